@@ -1,0 +1,1 @@
+"""A Telegram bot for a spine clinic: a Telegram-free dialogue core plus thin channel adapters."""

@@ -1,0 +1,151 @@
+"""Configuration from the environment and `.env`, checked once at start with clear messages.
+
+The operator should see one line that says what is wrong and how to fix it, never a traceback,
+and the bot token must never reach a log line (python-telegram-bot's HTTP logs print request
+URLs, and every URL contains the token).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.content import SETTING_ENV
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TOKEN_PATTERN = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{30,64}")
+_ENV_LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*")
+
+
+class ConfigError(Exception):
+    """A configuration problem, said in one line the operator can act on."""
+
+
+@dataclass(frozen=True)
+class Config:
+    token: str | None
+    base_url: str | None
+    base_file_url: str | None
+    webhook_url: str | None
+    webhook_secret: str | None
+    webhook_listen: str
+    webhook_port: int
+    staff_chat_ids: tuple[int, ...]
+    data_dir: Path
+    knowledge_dir: Path
+    log_level: str
+    clinic_overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def require_token(self) -> str:
+        """The token, or a ConfigError explaining what to put in .env."""
+        if not self.token:
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN is not set: put TELEGRAM_BOT_TOKEN=<token from @BotFather> "
+                "in .env (see .env.example)"
+            )
+        if not TOKEN_PATTERN.fullmatch(self.token):
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, a colon, then 30+ "
+                "letters, digits, - or _): copy it again from @BotFather"
+            )
+        return self.token
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; # comments, blank lines and optional quotes are allowed."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _ENV_LINE.fullmatch(line)
+        if not match:
+            raise ConfigError(f"{path.name} line {number}: expected KEY=VALUE")
+        key, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Config:
+    """Settings from `.env` overlaid by the real environment (which wins)."""
+    env_file = env_file if env_file is not None else Path(os.environ.get("ENV_FILE", ".env"))
+    merged = {**read_env_file(env_file), **(env if env is not None else os.environ)}
+
+    def get(name: str) -> str | None:
+        value = merged.get(name, "").strip()
+        return value or None
+
+    staff_ids = []
+    for part in (get("STAFF_CHAT_ID") or "").replace(";", ",").split(","):
+        if part.strip():
+            try:
+                staff_ids.append(int(part.strip()))
+            except ValueError as error:
+                raise ConfigError(f"STAFF_CHAT_ID: '{part.strip()}' is not a chat id (a number)") from error
+    port_text = get("WEBHOOK_PORT") or "8443"
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"WEBHOOK_PORT: '{port_text}' is not a port number (1-65535)")
+    log_level = (get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL: '{log_level}' is not one of DEBUG, INFO, WARNING, ERROR")
+    overrides = {setting: value for setting, name in SETTING_ENV.items() if (value := get(name))}
+    knowledge_dir = Path(get("KNOWLEDGE_DIR") or PROJECT_ROOT / "knowledge")
+    return Config(
+        token=get("TELEGRAM_BOT_TOKEN"),
+        base_url=get("TELEGRAM_BASE_URL"),
+        base_file_url=get("TELEGRAM_BASE_FILE_URL"),
+        webhook_url=get("WEBHOOK_URL"),
+        webhook_secret=get("WEBHOOK_SECRET"),
+        webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",  # noqa: S104 - the webhook must be reachable
+        webhook_port=int(port_text),
+        staff_chat_ids=tuple(staff_ids),
+        data_dir=Path(get("DATA_DIR") or "data"),
+        knowledge_dir=knowledge_dir,
+        log_level=log_level,
+        clinic_overrides=overrides,
+    )
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces secrets in every log record, whatever logger or library produced it."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [secret for secret in secrets if secret]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, "<redacted>")
+            record.msg, record.args = message, None
+            if record.exc_info and record.exc_info[1] is not None:
+                record.exc_text = self._redact(logging.Formatter().formatException(record.exc_info))
+                record.exc_info = None
+        return True
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+
+def setup_logging(level: str, secrets: list[str]) -> None:
+    """Log to stderr with secrets redacted; HTTP client chatter (full URLs) only at WARNING."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

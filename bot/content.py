@@ -1,0 +1,612 @@
+"""Loads `knowledge/` into typed, validated objects, and names every problem precisely.
+
+Content is edited by clinic staff, not programmers, so a mistake must come back as one line that
+names the file, the entry and the field, never as a traceback, and the bot must refuse to start
+on it. All problems are collected in one pass so an editor can fix them all at once.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.telegram_html import html_problems, visible_length
+
+ENTRY_KINDS = ("article", "clinic", "out_of_scope", "smalltalk")
+ENTRY_OFFERS = ("selfcheck", "book")
+MAX_ANSWER_CHARS = 600
+MAX_TITLE_CHARS = 40
+MAX_ID_CHARS = 24
+MIN_QUESTIONS = 10
+MAX_TOAST_CHARS = 200
+_ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+
+# Which settings a text may use, as {name}. Values are escaped before they are put in.
+SETTING_FIELDS = (
+    "clinic_name",
+    "booking_url",
+    "phone",
+    "hours",
+    "emergency_number",
+    "urgent_advice_number",
+)
+# The .env variable that overrides each setting.
+SETTING_ENV = {
+    "clinic_name": "CLINIC_NAME",
+    "booking_url": "BOOKING_URL",
+    "phone": "CLINIC_PHONE",
+    "hours": "CLINIC_HOURS",
+    "emergency_number": "EMERGENCY_NUMBER",
+    "urgent_advice_number": "URGENT_ADVICE_NUMBER",
+}
+# The keys the code asks for; the words behind them live in ui.yaml and selfcheck.yaml.
+UI_TEXT_KEYS = frozenset(
+    {
+        "start", "help", "menu", "ask_prompt", "fallback", "did_you_mean", "source", "book",
+        "privacy", "cancelled", "nothing_to_cancel", "unknown_command", "non_text", "group_hint",
+        "empty", "stale_button", "unknown_button", "urgent_info", "too_long",
+    }
+)
+UI_TOAST_KEYS = frozenset({"stale_button", "unknown_button"})
+UI_BUTTON_KEYS = frozenset(
+    {"ask", "selfcheck", "book", "urgent", "menu", "none_of_these", "open_private"}
+)
+UI_COMMAND_KEYS = frozenset({"start", "help", "selfcheck", "book", "privacy", "cancel"})
+SELFCHECK_TEXT_KEYS = frozenset(
+    {
+        "intro", "progress", "screening_urgent", "result_some", "result_none", "result_unsure",
+        "self_care", "offer", "stopped",
+    }
+)
+SELFCHECK_BUTTON_KEYS = frozenset({"start", "yes", "no", "unsure", "back", "stop", "continue"})
+SAFETY_LEVELS = ("crisis", "emergency", "urgent")
+
+
+class ContentError(Exception):
+    """Raised with every problem found, one line each, so `bot check` can print them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One answer of the knowledge base, with the ways patients ask for it."""
+
+    id: str
+    kind: str
+    title: str
+    questions: tuple[str, ...]
+    synonyms: tuple[str, ...]
+    answer: str
+    source: str | None
+    follow_ups: tuple[str, ...]
+    menu: bool
+    file: str
+    offers: tuple[str, ...] = ()  # next steps shown as buttons: "selfcheck", "book"
+
+    @property
+    def answers_from_article(self) -> bool:
+        """True for article content; false for 'the article does not say' and small talk."""
+        return self.kind in ("article", "clinic")
+
+
+@dataclass(frozen=True)
+class CrisisLine:
+    name: str
+    number: str
+    hours: str
+
+
+@dataclass(frozen=True)
+class ClinicSettings:
+    """The clinic's own details; shipped defaults are placeholders until the operator sets them."""
+
+    clinic_name: str
+    booking_url: str
+    phone: str
+    hours: str
+    emergency_number: str
+    urgent_advice_number: str
+    crisis_lines: tuple[CrisisLine, ...]
+    placeholders: tuple[str, ...]
+
+    def as_values(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in SETTING_FIELDS}
+
+
+@dataclass(frozen=True)
+class SafetyRule:
+    """Matches when every group has at least one of its phrases in the message and no `none_of`
+    phrase (an idiom such as "fell off the wagon") is there."""
+
+    id: str
+    groups: tuple[tuple[str, ...], ...]
+    none_of: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SafetyLevel:
+    id: str
+    reply: str
+    rules: tuple[SafetyRule, ...]
+    negation_cancels: bool = True  # "no fever" is no red flag; crisis phrases are never cancelled
+
+
+@dataclass(frozen=True)
+class SelfCheckQuestion:
+    id: str
+    text: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class SelfCheckSpec:
+    screening: str
+    questions: tuple[SelfCheckQuestion, ...]
+    texts: Mapping[str, str]
+    buttons: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Language:
+    """How patients' words are normalised before matching: the language-specific part of it."""
+
+    stop_words: frozenset[str]
+    negations: frozenset[str]
+    replacements: Mapping[str, str]
+    known_words: frozenset[str]
+
+
+@dataclass(frozen=True)
+class UiTexts:
+    texts: Mapping[str, str]
+    buttons: Mapping[str, str]
+    commands: Mapping[str, str]
+    sources: tuple[str, ...]
+
+    def text(self, key: str, **values: str) -> str:
+        """A UI text with {placeholders} filled; values are escaped for Telegram HTML."""
+        template = self.texts[key]
+        if not values:
+            return template
+        escaped = {name: html.escape(value, quote=True) for name, value in values.items()}
+        return template.format_map(escaped)
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    entries: Mapping[str, Entry]
+    settings: ClinicSettings
+    safety: Mapping[str, SafetyLevel]
+    selfcheck: SelfCheckSpec
+    ui: UiTexts
+    language: Language
+    warnings: tuple[str, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------- loading helpers
+
+
+class _ContentLoader(yaml.SafeLoader):
+    """YAML as an editor expects: only true/false are booleans, so `no`, `yes`, `on` stay words."""
+
+
+_ContentLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _first in "tTfF":
+    _ContentLoader.yaml_implicit_resolvers.setdefault(_first, []).insert(
+        0, ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"))
+    )
+
+
+class _Report:
+    """Collects problems as 'file: entry 'id': field 'name': message'."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.problems: list[str] = []
+
+    def add(self, file: Path, message: str, entry: str | None = None, field: str | None = None):
+        where = [str(file.relative_to(self.root.parent)) if file.is_absolute() else str(file)]
+        if entry is not None:
+            where.append(f"entry '{entry}'")
+        if field is not None:
+            where.append(f"field '{field}'")
+        self.problems.append(": ".join([*where, message]))
+
+
+def _read_yaml(path: Path, report: _Report) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        report.add(path, "file is missing")
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        report.add(path, f"cannot be read: {error}")
+        return None
+    try:
+        return yaml.load(text, Loader=_ContentLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        report.add(path, f"malformed YAML: {where}{problem}")
+        return None
+
+
+def _check_fields(
+    data: Any,
+    required: Mapping[str, type | tuple[type, ...]],
+    optional: Mapping[str, type | tuple[type, ...]],
+    report: _Report,
+    file: Path,
+    entry: str | None = None,
+) -> bool:
+    """Check a mapping's keys and value types; report unknown, missing and mistyped fields."""
+    if not isinstance(data, dict):
+        report.add(file, f"must be a mapping of fields, got {type(data).__name__}", entry)
+        return False
+    ok = True
+    for name in data:
+        if name not in required and name not in optional:
+            report.add(file, "unknown field", entry, str(name))
+            ok = False
+    for name, kind in required.items():
+        if name not in data or data[name] is None:
+            report.add(file, "missing", entry, name)
+            ok = False
+    for name, kind in {**required, **optional}.items():
+        if name in data and data[name] is not None and not isinstance(data[name], kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            report.add(file, f"must be {names}, got {type(data[name]).__name__}", entry, name)
+            ok = False
+    return ok
+
+
+def _string_list(
+    value: Any, report: _Report, file: Path, entry: str | None, field: str
+) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        report.add(file, "must be a list of non-empty texts", entry, field)
+        return ()
+    return tuple(item.strip() for item in value)
+
+
+def _fill(
+    template: str,
+    values: Mapping[str, str],
+    report: _Report,
+    file: Path,
+    entry: str | None,
+    field: str,
+    extra: frozenset[str] = frozenset(),
+) -> str:
+    """Fill {setting} placeholders, reporting unknown ones; names in `extra` are left for later."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        report.add(file, f"broken {{placeholder}}: {error} (write {{{{ for a literal brace)", entry, field)
+        return template
+    unknown = sorted(name for name in names if name not in values and name not in extra)
+    if unknown:
+        allowed = ", ".join(f"{{{name}}}" for name in (*values, *sorted(extra)))
+        report.add(file, f"unknown placeholder {{{unknown[0]}}}; allowed: {allowed}", entry, field)
+        return template
+    escaped = {name: html.escape(value, quote=True) for name, value in values.items()}
+    escaped.update({name: "{" + name + "}" for name in extra})
+    return template.format_map(escaped)
+
+
+def _check_html(text: str, report: _Report, file: Path, entry: str | None, field: str) -> None:
+    for problem in html_problems(text):
+        report.add(file, f"Telegram would reject this HTML: {problem}", entry, field)
+
+
+# --------------------------------------------------------------------------- the files
+
+
+def _load_settings(root: Path, overrides: Mapping[str, str], report: _Report) -> ClinicSettings:
+    file = root / "clinic.yaml"
+    data = _read_yaml(file, report) or {}
+    required = {name: (str, int) for name in SETTING_FIELDS} | {"crisis_lines": list}
+    if not _check_fields(data, required, {"placeholders": list}, report, file):
+        data = {name: "" for name in SETTING_FIELDS} | {"crisis_lines": []}
+    values = {name: str(data.get(name, "")).strip() for name in SETTING_FIELDS}
+    placeholders = list(_string_list(data.get("placeholders"), report, file, None, "placeholders"))
+    for name in placeholders:
+        if name not in SETTING_FIELDS:
+            report.add(file, f"'{name}' is not a setting", None, "placeholders")
+    for name, value in overrides.items():
+        values[name] = value
+        if name in placeholders:
+            placeholders.remove(name)
+    if not values["booking_url"].startswith(("https://", "http://")):
+        report.add(file, "must start with https:// (or set BOOKING_URL in .env)", None, "booking_url")
+    lines = []
+    for index, item in enumerate(data.get("crisis_lines") or []):
+        where = f"crisis_lines[{index}]"
+        if _check_fields(item, {"name": str, "number": (str, int)}, {"hours": str}, report, file, where):
+            lines.append(CrisisLine(item["name"], str(item["number"]), item.get("hours") or ""))
+    if not lines:
+        report.add(file, "at least one help line is needed for the crisis reply", None, "crisis_lines")
+    return ClinicSettings(**values, crisis_lines=tuple(lines), placeholders=tuple(placeholders))
+
+
+def _load_entries(
+    root: Path, values: Mapping[str, str], sources: tuple[str, ...], report: _Report
+) -> dict[str, Entry]:
+    entries: dict[str, Entry] = {}
+    files = sorted((root / "entries").glob("*.yaml"))
+    if not files:
+        report.add(root / "entries", "no *.yaml files with entries")
+    for file in files:
+        data = _read_yaml(file, report)
+        if data is None:
+            continue
+        if not _check_fields(data, {"kind": str, "entries": list}, {}, report, file):
+            continue
+        kind = data["kind"]
+        if kind not in ENTRY_KINDS:
+            report.add(file, f"'{kind}' is not one of {', '.join(ENTRY_KINDS)}", None, "kind")
+            continue
+        for index, raw in enumerate(data["entries"]):
+            entry = _load_entry(raw, kind, file, index, values, sources, report)
+            if entry is None:
+                continue
+            if entry.id in entries:
+                other = entries[entry.id].file
+                report.add(file, f"duplicate id (also in {other})", entry.id, "id")
+                continue
+            entries[entry.id] = entry
+    for entry in entries.values():
+        for target in entry.follow_ups:
+            if target not in entries:
+                report.add(Path(entry.file), f"'{target}' is not an entry id", entry.id, "follow_ups")
+            elif target == entry.id:
+                report.add(Path(entry.file), "an entry cannot follow up itself", entry.id, "follow_ups")
+    return entries
+
+
+def _load_entry(
+    raw: Any,
+    kind: str,
+    file: Path,
+    index: int,
+    values: Mapping[str, str],
+    sources: tuple[str, ...],
+    report: _Report,
+) -> Entry | None:
+    name = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
+    required: dict[str, type | tuple[type, ...]] = {
+        "id": str, "title": str, "questions": list, "answer": str, "follow_ups": list,
+    }
+    optional: dict[str, type | tuple[type, ...]] = {
+        "synonyms": list, "menu": bool, "source": str, "offers": list,
+    }
+    if kind == "article":
+        required["source"] = str
+    if not _check_fields(raw, required, optional, report, file, name):
+        return None
+    problems_before = len(report.problems)
+    if not _ID_PATTERN.fullmatch(raw["id"]) or len(raw["id"]) > MAX_ID_CHARS:
+        report.add(file, f"use a-z, 0-9 and _, at most {MAX_ID_CHARS} characters", name, "id")
+    title = raw["title"].strip()
+    if not title or len(title) > MAX_TITLE_CHARS:
+        report.add(file, f"{len(title)} characters; 1 to {MAX_TITLE_CHARS} fit a button", name, "title")
+    questions = _string_list(raw["questions"], report, file, name, "questions")
+    if len(questions) < MIN_QUESTIONS:
+        report.add(file, f"{len(questions)} questions; at least {MIN_QUESTIONS} are needed", name, "questions")
+    synonyms = _string_list(raw.get("synonyms"), report, file, name, "synonyms")
+    follow_ups = _string_list(raw["follow_ups"], report, file, name, "follow_ups")
+    if kind != "smalltalk" and not 1 <= len(follow_ups) <= 3:
+        report.add(file, f"{len(follow_ups)} follow-ups; give 1 to 3", name, "follow_ups")
+    offers = _string_list(raw.get("offers"), report, file, name, "offers")
+    for offer in offers:
+        if offer not in ENTRY_OFFERS:
+            report.add(file, f"'{offer}' is not one of {', '.join(ENTRY_OFFERS)}", name, "offers")
+    source = raw.get("source")
+    if source is not None and source not in sources:
+        report.add(file, f"'{source}' is not a section listed in ui.yaml sources", name, "source")
+    answer = _fill(raw["answer"].strip(), values, report, file, name, "answer")
+    _check_html(answer, report, file, name, "answer")
+    if visible_length(answer) > MAX_ANSWER_CHARS:
+        report.add(
+            file, f"{visible_length(answer)} characters, at most {MAX_ANSWER_CHARS}", name, "answer"
+        )
+    if len(report.problems) > problems_before:
+        return None
+    return Entry(
+        id=raw["id"],
+        kind=kind,
+        title=title,
+        questions=questions,
+        synonyms=synonyms,
+        answer=answer,
+        source=source,
+        follow_ups=follow_ups,
+        menu=bool(raw.get("menu", False)),
+        file=str(file.relative_to(report.root.parent)),
+        offers=offers,
+    )
+
+
+def _load_text_table(
+    data: Any,
+    keys: frozenset[str],
+    file: Path,
+    section: str,
+    values: Mapping[str, str],
+    report: _Report,
+    extra: Mapping[str, frozenset[str]] | None = None,
+    max_chars: int | None = None,
+) -> dict[str, str]:
+    """A mapping of key -> text where exactly `keys` must be present, each valid Telegram HTML."""
+    if not isinstance(data, dict):
+        report.add(file, "missing or not a mapping of key: text", section)
+        return {key: "" for key in keys}
+    table: dict[str, str] = {}
+    for key in sorted(set(data) - keys):
+        report.add(file, "unknown key (a typo?)", section, str(key))
+    for key in sorted(keys):
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            report.add(file, "missing or empty", section, key)
+            table[key] = ""
+            continue
+        text = _fill(value.strip(), values, report, file, section, key, (extra or {}).get(key, frozenset()))
+        _check_html(text, report, file, section, key)
+        if max_chars is not None and len(text) > max_chars:
+            report.add(file, f"{len(text)} characters, at most {max_chars}", section, key)
+        table[key] = text
+    return table
+
+
+def _load_ui(root: Path, values: Mapping[str, str], report: _Report) -> UiTexts:
+    file = root / "ui.yaml"
+    data = _read_yaml(file, report) or {}
+    sections = {"texts": dict, "buttons": dict, "commands": dict, "sources": list}
+    _check_fields(data, sections, {}, report, file)
+    extra = {"source": frozenset({"section"}), "too_long": frozenset({"limit"})}
+    texts = _load_text_table(data.get("texts"), UI_TEXT_KEYS, file, "texts", values, report, extra)
+    for key in UI_TOAST_KEYS:
+        if len(texts.get(key, "")) > MAX_TOAST_CHARS:
+            report.add(file, f"a pop-up holds at most {MAX_TOAST_CHARS} characters", "texts", key)
+    buttons = _load_text_table(
+        data.get("buttons"), UI_BUTTON_KEYS, file, "buttons", values, report, max_chars=MAX_TITLE_CHARS
+    )
+    commands = _load_text_table(
+        data.get("commands"), UI_COMMAND_KEYS, file, "commands", values, report, max_chars=256
+    )
+    sources = _string_list(data.get("sources"), report, file, None, "sources")
+    return UiTexts(texts=texts, buttons=buttons, commands=commands, sources=sources)
+
+
+def _load_language(root: Path, report: _Report) -> Language:
+    file = root / "language.yaml"
+    data = _read_yaml(file, report) or {}
+    fields = {"stop_words": list, "negations": list, "replacements": dict}
+    if not _check_fields(data, fields, {"known_words": list}, report, file):
+        return Language(frozenset(), frozenset(), {}, frozenset())
+    replacements: dict[str, str] = {}
+    for source, target in data["replacements"].items():
+        if not isinstance(source, str) or not isinstance(target, str):
+            report.add(file, f"'{source}' must map a text to a text", None, "replacements")
+            continue
+        replacements[source.lower().strip()] = target.lower().strip()
+
+    def words(name: str) -> frozenset[str]:
+        return frozenset(word.lower() for word in _string_list(data.get(name), report, file, None, name))
+
+    return Language(
+        stop_words=words("stop_words"),
+        negations=words("negations"),
+        replacements=replacements,
+        known_words=words("known_words"),
+    )
+
+
+def _load_safety(root: Path, values: Mapping[str, str], lines: str, report: _Report) -> dict[str, SafetyLevel]:
+    file = root / "safety.yaml"
+    data = _read_yaml(file, report) or {}
+    if not _check_fields(data, dict.fromkeys(SAFETY_LEVELS, dict), {}, report, file):
+        return {}
+    levels: dict[str, SafetyLevel] = {}
+    for level_id in SAFETY_LEVELS:
+        level = data[level_id]
+        optional_level = {"negation_cancels": bool}
+        if not _check_fields(level, {"reply": str, "rules": list}, optional_level, report, file, level_id):
+            continue
+        extra = frozenset({"help_lines"}) if level_id == "crisis" else frozenset()
+        reply = _fill(level["reply"].strip(), values, report, file, level_id, "reply", extra)
+        reply = reply.replace("{help_lines}", lines)
+        _check_html(reply, report, file, level_id, "reply")
+        rules = []
+        for index, rule in enumerate(level["rules"]):
+            where = f"{level_id}.rules[{index}]"
+            if not _check_fields(rule, {"id": str, "all_of": list}, {"none_of": list}, report, file, where):
+                continue
+            none_of = _string_list(rule.get("none_of"), report, file, rule["id"], "none_of")
+            groups = []
+            for group_index, group in enumerate(rule["all_of"]):
+                phrases = _string_list(group, report, file, rule["id"], f"all_of[{group_index}]")
+                if phrases:
+                    groups.append(tuple(phrase.lower() for phrase in phrases))
+            if groups:
+                rules.append(SafetyRule(rule["id"], tuple(groups), tuple(p.lower() for p in none_of)))
+        if not rules:
+            report.add(file, "needs at least one rule", level_id, "rules")
+        negation_cancels = level.get("negation_cancels", True)
+        levels[level_id] = SafetyLevel(level_id, reply, tuple(rules), negation_cancels)
+    return levels
+
+
+def _load_selfcheck(root: Path, values: Mapping[str, str], report: _Report) -> SelfCheckSpec:
+    file = root / "selfcheck.yaml"
+    data = _read_yaml(file, report) or {}
+    fields = {"screening": str, "questions": list, "texts": dict, "buttons": dict}
+    _check_fields(data, fields, {}, report, file)
+    extra = {
+        "progress": frozenset({"number", "total"}),
+        "result_some": frozenset({"count", "total", "signs"}),
+        "result_unsure": frozenset({"signs"}),
+    }
+    texts = _load_text_table(data.get("texts"), SELFCHECK_TEXT_KEYS, file, "texts", values, report, extra)
+    buttons = _load_text_table(
+        data.get("buttons"), SELFCHECK_BUTTON_KEYS, file, "buttons", values, report, max_chars=MAX_TITLE_CHARS
+    )
+    screening = _fill(str(data.get("screening", "")).strip(), values, report, file, None, "screening")
+    _check_html(screening, report, file, None, "screening")
+    questions = []
+    seen: set[str] = set()
+    for index, raw in enumerate(data.get("questions") or []):
+        where = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
+        if not _check_fields(raw, {"id": str, "text": str, "summary": str}, {}, report, file, where):
+            continue
+        if raw["id"] in seen:
+            report.add(file, "duplicate id", where, "id")
+        seen.add(raw["id"])
+        for name in ("text", "summary"):
+            _check_html(raw[name], report, file, where, name)
+        questions.append(SelfCheckQuestion(raw["id"], raw["text"].strip(), raw["summary"].strip()))
+    if not questions:
+        report.add(file, "at least one question is needed", None, "questions")
+    return SelfCheckSpec(screening=screening, questions=tuple(questions), texts=texts, buttons=buttons)
+
+
+def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Knowledge:
+    """Load and validate every file under `root`; raise ContentError listing all problems."""
+    root = root.resolve()
+    report = _Report(root)
+    settings = _load_settings(root, overrides or {}, report)
+    values = settings.as_values()
+    ui = _load_ui(root, values, report)
+    entries = _load_entries(root, values, ui.sources, report)
+    language = _load_language(root, report)
+    help_lines = "\n".join(
+        f"• {html.escape(line.name)}: <b>{html.escape(line.number)}</b>"
+        + (f" ({html.escape(line.hours)})" if line.hours else "")
+        for line in settings.crisis_lines
+    )
+    safety = _load_safety(root, values, help_lines, report)
+    selfcheck = _load_selfcheck(root, values, report)
+    if report.problems:
+        raise ContentError(report.problems)
+    warnings = tuple(
+        f"{root.name}/clinic.yaml: field '{name}': still the shipped placeholder "
+        f"'{getattr(settings, name)}'; set {SETTING_ENV[name]} in .env"
+        for name in settings.placeholders
+    )
+    return Knowledge(entries, settings, safety, selfcheck, ui, language, warnings)

@@ -1,0 +1,209 @@
+"""The dialogue core: (a patient's state, what they did) -> (replies, new state).
+
+It knows nothing about Telegram or terminals; both adapters, and the tests, drive this one
+function. Every text comes from `knowledge/`. Order of concerns for typed text: safety triage
+first (an emergency never gets an FAQ answer or an offer), then a typed self-check answer,
+then the knowledge base, then an honest fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.actions import SelfCheckAnswer, ShowAnswer, Simple, decode
+from bot.content import Entry, Knowledge
+from bot.replies import Button, Event, Keyboard, Reply, UserInput
+from bot.selfcheck import SelfCheck
+from bot.state import ConversationState
+from bot.text import normalise
+from bot.understanding import Understander
+
+MAX_MATCH_CHARS = 1000  # long stories are matched on their start; triage reads everything
+MAX_SUGGESTIONS = 2
+SUGGESTION_SHARE = 0.6  # a second suggestion must score at least this share of the best
+DEEP_LINKS = ("selfcheck", "book")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The outcome of one input: replies to send, the state to store first, a short pop-up
+    answer for a button press, and events to count."""
+
+    replies: tuple[Reply, ...]
+    state: ConversationState
+    toast: str | None = None
+    events: tuple[Event, ...] = ()
+
+
+class Dialogue:
+    def __init__(self, knowledge: Knowledge, understander: Understander | None = None) -> None:
+        self.knowledge = knowledge
+        self.ui = knowledge.ui
+        self.understander = understander or Understander(knowledge)
+        self.selfcheck = SelfCheck(knowledge)
+        spec = knowledge.selfcheck
+        self._typed_choices = {
+            normalise(spec.buttons[choice]): choice for choice in ("yes", "no", "unsure", "back", "stop")
+        }
+
+    def handle(self, state: ConversationState, user_input: UserInput) -> Turn:
+        if user_input.kind == "text":
+            return self._text(state, user_input.value)
+        if user_input.kind == "command":
+            return self._command(state, user_input.value, user_input.payload)
+        if user_input.kind == "action":
+            return self._action(state, user_input.value)
+        return Turn((Reply(self.ui.texts["non_text"], self.main_menu()),), state)
+
+    # ------------------------------------------------------------------ typed text
+
+    def _text(self, state: ConversationState, text: str) -> Turn:
+        if not normalise(text):
+            return Turn((Reply(self.ui.texts["empty"], self.main_menu()),), state)
+        understanding = self.understander.understand(text, max_match_chars=MAX_MATCH_CHARS)
+        if understanding.triage is not None:
+            level = understanding.triage.level
+            reply = Reply(self.knowledge.safety[level].reply)  # no buttons: no menu, no offer
+            event = Event("triage", {"level": level, "rule": understanding.triage.rule})
+            return Turn((reply,), state, events=(event,))
+        if state.selfcheck is not None and (choice := self._typed_choices.get(normalise(text))):
+            progress = state.selfcheck
+            press = SelfCheckAnswer(progress.run, progress.step, choice)
+            if progress.step == 0 and choice == "back":
+                return Turn((self.selfcheck.current_question(state),), state)  # type: ignore[arg-type]
+            result = self.selfcheck.press(state, press, edit=False)
+            if result.reply is not None:
+                return Turn((result.reply,), result.state, events=result.events)
+        match = understanding.match
+        assert match is not None
+        prefix = self.ui.text("too_long", limit=str(MAX_MATCH_CHARS)) if len(text) > MAX_MATCH_CHARS else ""
+        if match.outcome == "answer" and match.best is not None:
+            entry = self.knowledge.entries[match.best.entry_id]
+            event = Event("answered", {"entry": entry.id, "score": match.best.score})
+            return Turn(self._with_prefix(prefix, self.answer(entry)), state, events=(event,))
+        if match.outcome == "did_you_mean" and match.best is not None:
+            best = match.best.score
+            suggestions = [
+                self.knowledge.entries[candidate.entry_id]
+                for candidate in match.candidates[:MAX_SUGGESTIONS]
+                if candidate.score >= best * SUGGESTION_SHARE
+            ]
+            rows = tuple((Button(entry.title, action=ShowAnswer(entry.id).encode()),) for entry in suggestions)
+            buttons = (*rows, (Button(self.ui.buttons["none_of_these"], action=Simple("none").encode()),))
+            event = Event("did_you_mean", {"entries": [e.id for e in suggestions], "score": best})
+            reply = Reply(self.ui.texts["did_you_mean"], buttons)
+            return Turn(self._with_prefix(prefix, (reply,)), state, events=(event,))
+        score = match.best.score if match.best else 0.0
+        event = Event("unanswered", {"text": text[:MAX_MATCH_CHARS], "score": score})
+        reply = Reply(self.ui.texts["fallback"], self.main_menu())
+        return Turn(self._with_prefix(prefix, (reply,)), state, events=(event,))
+
+    def _with_prefix(self, prefix: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
+        return ((Reply(prefix), *replies)) if prefix else replies
+
+    # ------------------------------------------------------------------ commands
+
+    def _command(self, state: ConversationState, name: str, payload: str) -> Turn:
+        if name == "start":
+            started = Event("conversation_started", {"payload": payload if payload in DEEP_LINKS else ""})
+            if payload == "selfcheck":
+                turn = self._start_selfcheck(state)
+                return Turn(turn.replies, turn.state, events=(started, *turn.events))
+            if payload == "book":
+                return Turn((self.book(),), state, events=(started, Event("booking_shown")))
+            return Turn((Reply(self.ui.texts["start"], self.main_menu()),), state, events=(started,))
+        if name == "help":
+            return Turn((Reply(self.ui.texts["help"], self.main_menu()),), state)
+        if name == "selfcheck":
+            return self._start_selfcheck(state)
+        if name == "book":
+            return Turn((self.book(),), state, events=(Event("booking_shown"),))
+        if name == "privacy":
+            return Turn((Reply(self.ui.texts["privacy"], self._menu_only()),), state)
+        if name == "menu":
+            return Turn((Reply(self.ui.texts["menu"], self.main_menu()),), state)
+        if name == "cancel":
+            if state.selfcheck is not None:
+                stopped = Reply(self.knowledge.selfcheck.texts["stopped"], self._menu_only())
+                return Turn((stopped,), state.with_selfcheck(None), events=(Event("selfcheck_stopped"),))
+            return Turn((Reply(self.ui.texts["nothing_to_cancel"], self.main_menu()),), state)
+        return Turn((Reply(self.ui.texts["unknown_command"], self.main_menu()),), state)
+
+    # ------------------------------------------------------------------ buttons
+
+    def _action(self, state: ConversationState, data: str) -> Turn:
+        action = decode(data)
+        if isinstance(action, SelfCheckAnswer):
+            result = self.selfcheck.press(state, action)
+            if result.reply is None:
+                return Turn((), state, toast=self.ui.texts["stale_button"])
+            return Turn((result.reply,), result.state, events=result.events)
+        if isinstance(action, ShowAnswer) and action.entry_id in self.knowledge.entries:
+            entry = self.knowledge.entries[action.entry_id]
+            return Turn(self.answer(entry), state, events=(Event("answered", {"entry": entry.id, "score": None}),))
+        if isinstance(action, Simple):
+            return self._simple(state, action.name)
+        menu = Reply(self.ui.texts["menu"], self.main_menu())
+        return Turn((menu,), state, toast=self.ui.texts["unknown_button"], events=(Event("unknown_button"),))
+
+    def _simple(self, state: ConversationState, name: str) -> Turn:
+        if name == "selfcheck":
+            return self._start_selfcheck(state)
+        if name == "book":
+            return Turn((self.book(),), state, events=(Event("booking_shown"),))
+        if name == "ask":
+            return Turn((Reply(self.ui.texts["ask_prompt"]),), state)
+        if name == "urgent":
+            return Turn((Reply(self.ui.texts["urgent_info"], self._menu_only()),), state)
+        if name == "none":
+            return Turn((Reply(self.ui.texts["fallback"], self.main_menu()),), state)
+        return Turn((Reply(self.ui.texts["menu"], self.main_menu()),), state)
+
+    def _start_selfcheck(self, state: ConversationState) -> Turn:
+        result = self.selfcheck.start(state)
+        assert result.reply is not None
+        return Turn((result.reply,), result.state, events=result.events)
+
+    # ------------------------------------------------------------------ building replies
+
+    def answer(self, entry: Entry) -> tuple[Reply, ...]:
+        """An entry's answer with its source line, its follow-ups and its next steps as buttons."""
+        text = entry.answer
+        if entry.source:
+            text += "\n\n" + self.ui.text("source", section=entry.source)
+        if entry.menu:
+            return (Reply(text, self.main_menu()),)
+        rows: list[tuple[Button, ...]] = [
+            (Button(self.knowledge.entries[target].title, action=ShowAnswer(target).encode()),)
+            for target in entry.follow_ups
+        ]
+        offers = []
+        if "selfcheck" in entry.offers:
+            offers.append(Button(self.ui.buttons["selfcheck"], action=Simple("selfcheck").encode()))
+        if "book" in entry.offers:
+            offers.append(Button(self.ui.buttons["book"], url=self.knowledge.settings.booking_url))
+        if offers:
+            rows.append(tuple(offers))
+        rows.append((Button(self.ui.buttons["menu"], action=Simple("menu").encode()),))
+        return (Reply(text, tuple(rows)),)
+
+    def book(self) -> Reply:
+        buttons = (
+            (Button(self.ui.buttons["book"], url=self.knowledge.settings.booking_url),),
+            (Button(self.ui.buttons["menu"], action=Simple("menu").encode()),),
+        )
+        return Reply(self.ui.texts["book"], buttons)
+
+    def main_menu(self) -> Keyboard:
+        buttons = self.ui.buttons
+        return (
+            (
+                Button(buttons["ask"], action=Simple("ask").encode()),
+                Button(buttons["selfcheck"], action=Simple("selfcheck").encode()),
+            ),
+            (Button(buttons["book"], action=Simple("book").encode()),),
+            (Button(buttons["urgent"], action=Simple("urgent").encode()),),
+        )
+
+    def _menu_only(self) -> Keyboard:
+        return ((Button(self.ui.buttons["menu"], action=Simple("menu").encode()),),)

@@ -1,0 +1,229 @@
+"""Finds the knowledge entry a patient's message asks about, or says honestly that none fits.
+
+Why not `process.extractOne(message, questions, scorer=WRatio)`: against short example questions
+WRatio scores almost any long message ~85 (a shared "my" is enough for its partial token set
+ratio), so it returns the first entry for nearly everything. Instead each entry scores itself on
+four pieces of evidence, all on normalised, typo-corrected words without stop words:
+
+- coverage: how much of the message's known, informative words (IDF-weighted) the entry explains;
+- example: how much of its best-matching example question is present in the message;
+- synonyms: distinctive words or phrases of the entry found in the message;
+- closeness: rapidfuzz similarity to the nearest example, which helps one- and two-word messages.
+
+An inverted index picks the candidates and a cheap first score prunes them, so a knowledge base
+100 times larger stays fast. The result carries scores for logs and tests, and an outcome:
+answer when the best is good and clearly ahead, "did you mean" for a close call, else fallback.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rapidfuzz import fuzz
+
+from bot.content import Entry
+from bot.text import Lexicon
+
+ANSWER_THRESHOLD = 52.0  # below this the best entry is only a suggestion
+SUGGEST_THRESHOLD = 34.0  # below this nothing is offered: honest fallback
+MARGIN = 8.0  # the best must lead the second by this much to be answered directly
+SHORTLIST = 24  # entries kept after the cheap first score
+
+WEIGHT_COVERAGE = 0.40
+WEIGHT_EXAMPLE = 0.30
+WEIGHT_EVIDENCE = 0.30  # the larger of synonym evidence and closeness
+SYNONYM_HIT = 0.75  # one synonym found already counts most of the evidence
+CLOSENESS_MAX_WORDS = 6  # closeness only helps short messages
+PRECISION_SHARE = 0.4  # how much an example loses for message words it does not explain
+STORY_WORDS = 10  # beyond this many distinct words, unknown words count less and less
+
+Outcome = Literal["answer", "did_you_mean", "fallback"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What the matcher decided, with the scores behind it."""
+
+    outcome: Outcome
+    candidates: tuple[Candidate, ...]  # best first, at most 3
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+@dataclass(frozen=True)
+class _Example:
+    words: frozenset[str]
+    weight: float
+    text: str  # all its words, stop words too: "who are you" is nothing but stop words
+
+
+class _IndexedEntry:
+    """An entry prepared for scoring: its words, weights, examples and synonym phrases."""
+
+    def __init__(
+        self,
+        entry: Entry,
+        examples: list[tuple[list[str], list[str]]],
+        synonyms: list[tuple[str, ...]],
+    ):
+        self.entry = entry
+        self.raw_examples = examples  # (content words, all words) of each example
+        self.synonyms = synonyms
+        self.bag: frozenset[str] = frozenset(w for content, _ in examples for w in content)
+        self.examples: tuple[_Example, ...] = ()
+
+    def finish(self, idf: dict[str, float]) -> None:
+        self.examples = tuple(
+            _Example(frozenset(content), sum(idf[w] for w in set(content)) or 1.0, " ".join(full))
+            for content, full in self.raw_examples
+            if full
+        )
+
+    def score(self, message: _Message, coverage: float, synonym_hits: int, idf: dict[str, float]) -> float:
+        """This entry's 0-100 score for the message, given the first-pass coverage."""
+        example = 0.0
+        for candidate in self.examples:
+            shared = candidate.words & message.word_set
+            if shared:
+                weight = sum(idf[w] for w in shared)
+                recall = weight / candidate.weight  # how much of the example the message says
+                precision = weight / message.weight  # how much of the message the example says
+                example = max(example, recall * (1 - PRECISION_SHARE + PRECISION_SHARE * precision))
+        evidence = min(1.0, SYNONYM_HIT * synonym_hits)
+        if len(message.tokens) <= CLOSENESS_MAX_WORDS and message.text:
+            closeness = max(
+                (fuzz.ratio(message.text, candidate.text) for candidate in self.examples),
+                default=0.0,
+            ) / 100
+            evidence = max(evidence, closeness)
+        return 100 * (WEIGHT_COVERAGE * coverage + WEIGHT_EXAMPLE * example + WEIGHT_EVIDENCE * evidence)
+
+
+@dataclass(frozen=True)
+class _Message:
+    tokens: tuple[str, ...]
+    content: tuple[str, ...]
+    word_set: frozenset[str]
+    text: str  # all words, for closeness to short examples
+    weight: float  # IDF weight of its content words, unknown words included
+
+
+class Matcher:
+    """Scores every knowledge entry against a message and decides answer / suggest / fallback."""
+
+    def __init__(self, entries: Iterable[Entry], lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+        self.stop_words = lexicon.language.stop_words
+        self.entries: list[_IndexedEntry] = []
+        for entry in entries:
+            examples = []
+            for text in (*entry.questions, entry.title, *entry.synonyms):
+                tokens = lexicon.tokens(text)
+                examples.append((self._content(tokens), tokens))
+            synonyms = [tuple(lexicon.tokens(s)) for s in entry.synonyms]
+            self.entries.append(_IndexedEntry(entry, examples, [s for s in synonyms if s]))
+        document_frequency: dict[str, int] = defaultdict(int)
+        for indexed in self.entries:
+            for word in indexed.bag:
+                document_frequency[word] += 1
+        total = max(1, len(self.entries))
+        self.idf = {word: math.log(1 + total / df) for word, df in document_frequency.items()}
+        self.unknown_idf = math.log(1 + total)  # a word no entry uses is as telling as the rarest
+        self.postings: dict[str, list[int]] = defaultdict(list)
+        for number, indexed in enumerate(self.entries):
+            indexed.finish(self.idf)
+            for word in indexed.bag:
+                self.postings[word].append(number)
+        self.synonym_index: dict[str, list[tuple[int, tuple[str, ...]]]] = defaultdict(list)
+        for number, indexed in enumerate(self.entries):
+            for phrase in indexed.synonyms:
+                self.synonym_index[phrase[0]].append((number, phrase))
+
+    @staticmethod
+    def vocabulary(entries: Iterable[Entry]) -> list[str]:
+        """Every word the entries use, for the lexicon's typo correction."""
+        from bot.text import words
+
+        return [
+            word
+            for entry in entries
+            for text in (*entry.questions, *entry.synonyms, entry.title)
+            for word in words(text)
+        ]
+
+    def _content(self, tokens: Sequence[str]) -> list[str]:
+        return [word for word in tokens if word not in self.stop_words]
+
+    def match(self, text: str) -> MatchResult:
+        """Match a raw patient message."""
+        return self.match_tokens(self.lexicon.tokens(text))
+
+    def match_tokens(self, tokens: Sequence[str]) -> MatchResult:
+        """Match already normalised words (triage and matching share one normalisation)."""
+        content = tuple(self._content(tokens))
+        unique = list(dict.fromkeys(content))
+        known = [word for word in unique if word in self.idf]
+        synonym_hits = self._synonym_hits(tokens)
+        if not known and not synonym_hits and len(tokens) > CLOSENESS_MAX_WORDS:
+            return MatchResult("fallback", ())
+        # Words no entry knows ("headaches", "mattress") lower every entry's coverage: the
+        # message is about something else. In long stories most words are unknown, so their
+        # weight fades with length and the buried question still decides.
+        unknown = len(unique) - len(known)
+        fade = min(1.0, STORY_WORDS / max(1, len(unique)))
+        total_weight = sum(self.idf[word] for word in known) + unknown * self.unknown_idf * fade
+        total_weight = total_weight or 1.0
+        message = _Message(tuple(tokens), content, frozenset(content), " ".join(tokens), total_weight)
+        coverage: dict[int, float] = defaultdict(float)
+        for word in known:
+            weight = self.idf[word] / total_weight
+            for number in self.postings[word]:
+                coverage[number] += weight
+        for number in synonym_hits:
+            coverage.setdefault(number, 0.0)
+        if not coverage:  # only stop words ("who are you"): compare with every entry's examples
+            coverage = dict.fromkeys(range(len(self.entries)), 0.0)
+        shortlist = heapq.nlargest(
+            SHORTLIST, coverage, key=lambda n: coverage[n] + SYNONYM_HIT * synonym_hits.get(n, 0)
+        )
+        scored = sorted(
+            (
+                Candidate(
+                    self.entries[n].entry.id,
+                    round(self.entries[n].score(message, coverage[n], synonym_hits.get(n, 0), self.idf), 1),
+                )
+                for n in shortlist
+            ),
+            key=lambda candidate: -candidate.score,
+        )[:3]
+        return MatchResult(_decide(scored), tuple(scored))
+
+    def _synonym_hits(self, tokens: Sequence[str]) -> dict[int, int]:
+        hits: dict[int, int] = defaultdict(int)
+        for start, word in enumerate(tokens):
+            for number, phrase in self.synonym_index.get(word, ()):
+                if tuple(tokens[start : start + len(phrase)]) == phrase:
+                    hits[number] += 1
+        return hits
+
+
+def _decide(scored: Sequence[Candidate]) -> Outcome:
+    if not scored or scored[0].score < SUGGEST_THRESHOLD:
+        return "fallback"
+    second = scored[1].score if len(scored) > 1 else 0.0
+    if scored[0].score >= ANSWER_THRESHOLD and scored[0].score - second >= MARGIN:
+        return "answer"
+    return "did_you_mean"

@@ -1,0 +1,167 @@
+"""The self-check as a small state machine over data from `knowledge/selfcheck.yaml`.
+
+One safety question, then the article's signs one at a time. Each button carries the check's
+run id and step, so a late or repeated press (an old keyboard, a double tap, a press after a
+restart) is recognised as stale and never moves the check twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.actions import SelfCheckAnswer, Simple
+from bot.content import Knowledge
+from bot.replies import Button, Event, Keyboard, Reply
+from bot.state import ConversationState, SelfCheckProgress
+
+ANSWERS = ("yes", "no", "unsure")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The new state, the reply (None when the press was stale) and what to count."""
+
+    state: ConversationState
+    reply: Reply | None
+    events: tuple[Event, ...] = ()
+
+
+class SelfCheck:
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.spec = knowledge.selfcheck
+        self.ui = knowledge.ui
+        self.settings = knowledge.settings
+        self.total = len(self.spec.questions)
+
+    # ------------------------------------------------------------------ transitions
+
+    def start(self, state: ConversationState) -> StepResult:
+        run = _base36(state.checks_started + 1)
+        progress = SelfCheckProgress(run=run, step=0)
+        new_state = ConversationState(selfcheck=progress, checks_started=state.checks_started + 1)
+        text = f"{self.spec.texts['intro']}\n\n{self.spec.screening}"
+        return StepResult(new_state, Reply(text, self._screening_buttons(progress)), (Event("selfcheck_started"),))
+
+    def is_current(self, state: ConversationState, press: SelfCheckAnswer) -> bool:
+        progress = state.selfcheck
+        return progress is not None and press.run == progress.run and press.step == progress.step
+
+    def press(self, state: ConversationState, press: SelfCheckAnswer, edit: bool = True) -> StepResult:
+        """Apply a press that `is_current`; stale presses return a result without a reply."""
+        progress = state.selfcheck
+        if progress is None or not self.is_current(state, press):
+            return StepResult(state, None)
+        if press.choice == "stop":
+            return StepResult(
+                state.with_selfcheck(None),
+                Reply(self.spec.texts["stopped"], self._menu_button(), replaces_pressed=edit),
+                (Event("selfcheck_stopped", {"step": progress.step}),),
+            )
+        if progress.step == 0:
+            return self._screening(state, progress, press.choice, edit)
+        if press.choice == "back":
+            previous = SelfCheckProgress(progress.run, progress.step - 1, progress.answers[:-1])
+            return StepResult(state.with_selfcheck(previous), self._render(previous, edit))
+        if press.choice not in ANSWERS:
+            return StepResult(state, None)
+        answered = SelfCheckProgress(progress.run, progress.step + 1, (*progress.answers, press.choice))
+        if answered.step > self.total:
+            return StepResult(
+                state.with_selfcheck(None),
+                self._result(answered.answers, edit),
+                (Event("selfcheck_finished", {"yes": answered.answers.count("yes")}),),
+            )
+        return StepResult(state.with_selfcheck(answered), self._render(answered, edit))
+
+    def current_question(self, state: ConversationState) -> Reply | None:
+        """The question the patient is on, re-sent as a new message (after /start, say)."""
+        return self._render(state.selfcheck, edit=False) if state.selfcheck else None
+
+    def _screening(
+        self, state: ConversationState, progress: SelfCheckProgress, choice: str, edit: bool
+    ) -> StepResult:
+        if choice == "yes":
+            text = f"{self.spec.texts['screening_urgent']}\n{self.ui.texts['urgent_info']}"
+            return StepResult(
+                state.with_selfcheck(None),
+                Reply(text, self._menu_button(), replaces_pressed=edit),
+                (Event("selfcheck_screened_out"),),
+            )
+        if choice == "unsure" and not progress.screening_unsure:
+            unsure = SelfCheckProgress(progress.run, 0, (), screening_unsure=True)
+            buttons = (
+                (Button(self.spec.buttons["continue"], action=self._code(unsure, "continue")),),
+                (Button(self.spec.buttons["stop"], action=self._code(unsure, "stop")),),
+            )
+            return StepResult(
+                state.with_selfcheck(unsure),
+                Reply(self.ui.texts["urgent_info"], buttons, replaces_pressed=edit),
+            )
+        if choice in ("no", "continue", "unsure"):
+            first = SelfCheckProgress(progress.run, 1, ())
+            return StepResult(state.with_selfcheck(first), self._render(first, edit))
+        return StepResult(state, None)
+
+    # ------------------------------------------------------------------ rendering
+
+    def _render(self, progress: SelfCheckProgress, edit: bool) -> Reply:
+        if progress.step == 0:
+            return Reply(self.spec.screening, self._screening_buttons(progress), replaces_pressed=edit)
+        question = self.spec.questions[progress.step - 1]
+        progress_line = self.spec.texts["progress"].format(number=progress.step, total=self.total)
+        text = f"{progress_line}\n{question.text}"
+        answer_row = tuple(
+            Button(self.spec.buttons[choice], action=self._code(progress, choice)) for choice in ANSWERS
+        )
+        control_row = (
+            Button(self.spec.buttons["back"], action=self._code(progress, "back")),
+            Button(self.spec.buttons["stop"], action=self._code(progress, "stop")),
+        )
+        return Reply(text, (answer_row, control_row), replaces_pressed=edit)
+
+    def _screening_buttons(self, progress: SelfCheckProgress) -> Keyboard:
+        answer_row = tuple(
+            Button(self.spec.buttons[choice], action=self._code(progress, choice)) for choice in ANSWERS
+        )
+        return (answer_row, (Button(self.spec.buttons["stop"], action=self._code(progress, "stop")),))
+
+    def _result(self, answers: tuple[str, ...], edit: bool) -> Reply:
+        def listed(choice: str) -> str:
+            return "\n".join(
+                f"• {question.summary}"
+                for question, answer in zip(self.spec.questions, answers, strict=True)
+                if answer == choice
+            )
+
+        yes_count = answers.count("yes")
+        texts = self.spec.texts
+        if yes_count:
+            parts = [texts["result_some"].format(count=str(yes_count), total=str(self.total), signs=listed("yes"))]
+        else:
+            parts = [texts["result_none"]]
+        if "unsure" in answers:
+            parts.append(texts["result_unsure"].format(signs=listed("unsure")))
+        parts += [texts["self_care"], texts["offer"]]
+        buttons = (
+            (Button(self.ui.buttons["book"], url=self.settings.booking_url),),
+            (Button(self.ui.buttons["menu"], action=Simple("menu").encode()),),
+        )
+        return Reply("\n\n".join(parts), buttons, replaces_pressed=edit)
+
+    def _menu_button(self) -> Keyboard:
+        return ((Button(self.ui.buttons["menu"], action=Simple("menu").encode()),),)
+
+    @staticmethod
+    def _code(progress: SelfCheckProgress, choice: str) -> str:
+        return SelfCheckAnswer(progress.run, progress.step, choice).encode()
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, remainder = divmod(number, 36)
+        out = digits[remainder] + out
+        if number == 0:
+            return out[-8:]
+

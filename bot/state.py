@@ -1,0 +1,56 @@
+"""A patient's conversation state: small, immutable, and serialisable to a line of JSON.
+
+It is stored before a reply is sent, so a restart resumes exactly where the patient was.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SelfCheckProgress:
+    """Where a patient is in the self-check. `run` tells one check from the next, so a button
+    left over from an earlier check can never change this one."""
+
+    run: str
+    step: int  # 0 is the safety question; 1..N are the signs
+    answers: tuple[str, ...] = ()  # "yes", "no" or "unsure" for each sign answered so far
+    screening_unsure: bool = False  # they said "not sure" to the safety question
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    selfcheck: SelfCheckProgress | None = None
+    checks_started: int = 0  # also gives each check its run id
+
+    def with_selfcheck(self, progress: SelfCheckProgress | None) -> ConversationState:
+        return replace(self, selfcheck=progress)
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {"v": STATE_VERSION, **asdict(self)}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> ConversationState:
+        """Read a stored state; anything unreadable becomes a fresh state rather than a crash."""
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            progress = data.get("selfcheck")
+            selfcheck = None
+            if progress is not None:
+                selfcheck = SelfCheckProgress(
+                    run=str(progress["run"]),
+                    step=int(progress["step"]),
+                    answers=tuple(str(answer) for answer in progress.get("answers", ())),
+                    screening_unsure=bool(progress.get("screening_unsure", False)),
+                )
+            return cls(selfcheck=selfcheck, checks_started=int(data.get("checks_started", 0)))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return cls()

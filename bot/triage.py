@@ -1,0 +1,178 @@
+"""Safety triage: finds red-flag symptoms and crisis messages before any other handling.
+
+It runs on every typed message, independent of the FAQ matcher and its thresholds, and is tuned
+for recall: the rules in `knowledge/safety.yaml` are phrases grouped so that, for example,
+"numb" + "between my legs" within a few words is enough. Crisis is checked first, then the
+emergency level, then the see-a-doctor-today level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bot.content import SAFETY_LEVELS, SafetyLevel
+from bot.text import words
+
+NEGATION_WINDOW = 3  # "I don't have a fever": the cue may sit up to three words before
+RULE_WINDOW = 12  # the groups of one rule must fall within this many words of each other
+ANY_WORD = "*"
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    """Which safety level a message reached, and the rule that caught it (for logs and tests)."""
+
+    level: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    patterns: tuple[str, ...]  # a word, "prefix*", or "*" for any one word
+
+    @property
+    def first(self) -> str:
+        return self.patterns[0]
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One group's phrases, indexed by their first word so a message is scanned once."""
+
+    phrases: tuple[_Phrase, ...]
+    by_first: Mapping[str, tuple[_Phrase, ...]]
+    by_prefix: Mapping[str, tuple[_Phrase, ...]]
+    any_first: tuple[_Phrase, ...]
+
+    @classmethod
+    def build(cls, phrases: Iterable[str]) -> _Group:
+        compiled = tuple(_compile(phrase) for phrase in phrases)
+        by_first: dict[str, list[_Phrase]] = {}
+        by_prefix: dict[str, list[_Phrase]] = {}
+        any_first = []
+        for phrase in compiled:
+            if phrase.first == ANY_WORD:
+                any_first.append(phrase)
+            elif phrase.first.endswith("*"):
+                by_prefix.setdefault(phrase.first[:-1], []).append(phrase)
+            else:
+                by_first.setdefault(phrase.first, []).append(phrase)
+        return cls(
+            compiled,
+            {word: tuple(items) for word, items in by_first.items()},
+            {prefix: tuple(items) for prefix, items in by_prefix.items()},
+            tuple(any_first),
+        )
+
+
+@dataclass(frozen=True)
+class _Rule:
+    level: str
+    id: str
+    groups: tuple[_Group, ...]
+
+
+class Triage:
+    """Assesses a message's words against the safety rules of `knowledge/safety.yaml`."""
+
+    def __init__(self, levels: Mapping[str, SafetyLevel], negations: Iterable[str]) -> None:
+        self.negations = frozenset(negations)
+        self.rules = tuple(
+            _Rule(level, rule.id, tuple(_Group.build(group) for group in rule.groups))
+            for level in SAFETY_LEVELS
+            if level in levels
+            for rule in levels[level].rules
+        )
+        self._prefixes = tuple(
+            sorted(
+                {
+                    pattern[:-1]
+                    for rule in self.rules
+                    for group in rule.groups
+                    for phrase in group.phrases
+                    for pattern in phrase.patterns
+                    if pattern.endswith("*") and pattern != ANY_WORD
+                }
+            )
+        )
+        self._word_prefixes = lru_cache(maxsize=20_000)(self._matching_prefixes)
+
+    def vocabulary(self) -> list[str]:
+        """Whole words used by the rules, so typo correction can move misspellings onto them."""
+        return [
+            pattern
+            for rule in self.rules
+            for group in rule.groups
+            for phrase in group.phrases
+            for pattern in phrase.patterns
+            if not pattern.endswith("*")
+        ]
+
+    def assess(self, tokens: Sequence[str]) -> TriageResult | None:
+        """The first (most serious) level whose rule matches, or None for an ordinary message."""
+        for rule in self.rules:
+            spans = [self._find(group, tokens) for group in rule.groups]
+            if all(spans) and _within_window(spans):
+                return TriageResult(rule.level, rule.id)
+        return None
+
+    def _find(self, group: _Group, tokens: Sequence[str]) -> list[tuple[int, int]]:
+        found = []
+        for start, word in enumerate(tokens):
+            candidates = [*group.by_first.get(word, ()), *group.any_first]
+            for prefix in self._word_prefixes(word):
+                candidates.extend(group.by_prefix.get(prefix, ()))
+            for phrase in candidates:
+                end = start + len(phrase.patterns)
+                if (
+                    end <= len(tokens)
+                    and all(
+                        self._word_matches(pattern, tokens[start + offset])
+                        for offset, pattern in enumerate(phrase.patterns)
+                    )
+                    and not self._negated(tokens, start, phrase)
+                ):
+                    found.append((start, end))
+                    break
+        return found
+
+    def _word_matches(self, pattern: str, word: str) -> bool:
+        if pattern == ANY_WORD:
+            return True
+        if pattern.endswith("*"):
+            return pattern[:-1] in self._word_prefixes(word)
+        return pattern == word
+
+    def _matching_prefixes(self, word: str) -> frozenset[str]:
+        return frozenset(prefix for prefix in self._prefixes if word.startswith(prefix))
+
+    def _negated(self, tokens: Sequence[str], start: int, phrase: _Phrase) -> bool:
+        if phrase.first in self.negations:
+            return False
+        return any(word in self.negations for word in tokens[max(0, start - NEGATION_WINDOW) : start])
+
+
+def _compile(phrase: str) -> _Phrase:
+    patterns = []
+    for part in phrase.lower().split():
+        if part == ANY_WORD:
+            patterns.append(ANY_WORD)
+        elif part.endswith("*"):
+            patterns.append("".join(words(part[:-1])) + "*")
+        else:
+            patterns.extend(words(part))
+    return _Phrase(tuple(patterns))
+
+
+def _within_window(spans: list[list[tuple[int, int]]]) -> bool:
+    """True when one match of every group falls inside RULE_WINDOW words (a sliding window)."""
+    if len(spans) == 1:
+        return True
+    matches = sorted((start, end, group) for group, found in enumerate(spans) for start, end in found)
+    for index, (start, _, _) in enumerate(matches):
+        seen = {group for s, e, group in matches[index:] if e - start <= RULE_WINDOW}
+        if len(seen) == len(spans):
+            return True
+    return False
