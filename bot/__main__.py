@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from bot.config import Config, ConfigError, load_config, setup_logging
 from bot.content import ContentError, Knowledge, load_knowledge
+from bot.store import StoreError
 
 EXIT_CONTENT = 1
 EXIT_CONFIG = 2
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "chat":
             return cmd_chat(config)
         return cmd_run(config)
-    except ConfigError as error:
+    except (ConfigError, StoreError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except ContentError as error:

@@ -105,7 +105,7 @@ def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = No
         base_file_url=get("TELEGRAM_BASE_FILE_URL"),
         webhook_url=get("WEBHOOK_URL"),
         webhook_secret=get("WEBHOOK_SECRET"),
-        webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",  # noqa: S104 - the webhook must be reachable
+        webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",  # the webhook must be reachable from outside
         webhook_port=int(port_text),
         staff_chat_ids=tuple(staff_ids),
         data_dir=Path(get("DATA_DIR") or "data"),

@@ -27,7 +27,7 @@ from typing import Literal
 from rapidfuzz import fuzz
 
 from bot.content import Entry
-from bot.text import Lexicon
+from bot.text import Lexicon, stem
 
 ANSWER_THRESHOLD = 52.0  # below this the best entry is only a suggestion
 SUGGEST_THRESHOLD = 34.0  # below this nothing is offered: honest fallback
@@ -133,7 +133,7 @@ class Matcher:
             for text in (*entry.questions, entry.title, *entry.synonyms):
                 tokens = lexicon.tokens(text)
                 examples.append((self._content(tokens), tokens))
-            synonyms = [tuple(lexicon.tokens(s)) for s in entry.synonyms]
+            synonyms = [tuple(stem(w) for w in lexicon.tokens(s)) for s in entry.synonyms]
             self.entries.append(_IndexedEntry(entry, examples, [s for s in synonyms if s]))
         document_frequency: dict[str, int] = defaultdict(int)
         for indexed in self.entries:
@@ -165,7 +165,8 @@ class Matcher:
         ]
 
     def _content(self, tokens: Sequence[str]) -> list[str]:
-        return [word for word in tokens if word not in self.stop_words]
+        """Stems of the meaningful words: "headaches" and "headache" are one word here."""
+        return [stem(word) for word in tokens if word not in self.stop_words]
 
     def match(self, text: str) -> MatchResult:
         """Match a raw patient message."""
@@ -176,7 +177,7 @@ class Matcher:
         content = tuple(self._content(tokens))
         unique = list(dict.fromkeys(content))
         known = [word for word in unique if word in self.idf]
-        synonym_hits = self._synonym_hits(tokens)
+        synonym_hits = self._synonym_hits([stem(word) for word in tokens])
         if not known and not synonym_hits and len(tokens) > CLOSENESS_MAX_WORDS:
             return MatchResult("fallback", ())
         # Words no entry knows ("headaches", "mattress") lower every entry's coverage: the

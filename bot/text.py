@@ -34,6 +34,35 @@ def normalise(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 
+@lru_cache(maxsize=CORRECTION_CACHE_SIZE)
+def stem(word: str) -> str:
+    """A crude English stem so "headaches", "headache"; "stressed", "stress" compare equal.
+
+    It only has to be consistent, not linguistic: both the knowledge base and the message go
+    through it before matching, so "caus" standing for cause/causes/caused/causing is fine.
+    Triage never sees stems: its phrases are exact on purpose.
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    for suffix, replacement in _SUFFIXES:
+        if suffix == "s" and word.endswith(("ss", "us", "is")):
+            break
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)] + replacement
+            break
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+        word = word[:-1]  # runn(ing) -> run, stopp(ed) -> stop
+    return word
+
+
+_SUFFIXES = (
+    ("ies", "y"), ("sses", "ss"), ("ness", ""), ("ing", ""), ("ied", "y"), ("ed", ""),
+    ("ly", ""), ("es", ""), ("s", ""),
+)
+
+
 def words(text: str) -> list[str]:
     """The words of `text` after normalisation (no slang expansion or typo correction)."""
     return normalise(text).replace("*", " ").split()

@@ -4,6 +4,15 @@ It runs on every typed message, independent of the FAQ matcher and its threshold
 for recall: the rules in `knowledge/safety.yaml` are phrases grouped so that, for example,
 "numb" + "between my legs" within a few words is enough. Crisis is checked first, then the
 emergency level, then the see-a-doctor-today level.
+
+Two refinements keep recall high without crying wolf:
+
+- Negation ("no fever", "not numb") cancels red-flag phrases, but never crisis phrases: people in
+  crisis often write in the negative ("I don't see the point in living", "I don't want to be
+  here"), and a missed crisis costs far more than an unneeded help-line message.
+- A rule may list idioms that look like its phrases but mean something else ("fell off the
+  wagon", "a fall in sleep quality"). A phrase found inside such an idiom does not count; the same
+  phrase elsewhere in the message still does, so one idiom cannot hide a real injury.
 """
 
 from __future__ import annotations
@@ -12,12 +21,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.content import SAFETY_LEVELS, SafetyLevel
+from bot.content import SAFETY_LEVELS, SafetyLevel, SafetyRule
 from bot.text import words
 
 NEGATION_WINDOW = 3  # "I don't have a fever": the cue may sit up to three words before
 RULE_WINDOW = 12  # the groups of one rule must fall within this many words of each other
 ANY_WORD = "*"
+# Levels whose phrases negation never cancels (see the module docstring). Documented in
+# knowledge/safety.yaml; a per-level `negation_cancels: false` there would need a loader field.
+NEGATION_EXEMPT_LEVELS = frozenset({"crisis"})
+# Until the loader passes a rule's `none_of` list through, a group of `all_of` whose first phrase
+# is this marker holds the rule's idioms instead of a required group.
+NONE_OF_MARKER = "none_of"
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,25 @@ class _Rule:
     level: str
     id: str
     groups: tuple[_Group, ...]
+    idioms: _Group | None  # phrases that look like a match but are not (none_of)
+    negatable: bool
+
+
+def _build_rule(level: str, rule: SafetyRule) -> _Rule:
+    groups = []
+    idioms: list[str] = list(getattr(rule, "none_of", ()) or ())
+    for group in rule.groups:
+        if group and group[0].strip().lower() == NONE_OF_MARKER:
+            idioms.extend(group[1:])
+        else:
+            groups.append(_Group.build(group))
+    return _Rule(
+        level,
+        rule.id,
+        tuple(groups),
+        _Group.build(idioms) if idioms else None,
+        level not in NEGATION_EXEMPT_LEVELS,
+    )
 
 
 class Triage:
@@ -80,7 +114,7 @@ class Triage:
     def __init__(self, levels: Mapping[str, SafetyLevel], negations: Iterable[str]) -> None:
         self.negations = frozenset(negations)
         self.rules = tuple(
-            _Rule(level, rule.id, tuple(_Group.build(group) for group in rule.groups))
+            _build_rule(level, rule)
             for level in SAFETY_LEVELS
             if level in levels
             for rule in levels[level].rules
@@ -90,7 +124,7 @@ class Triage:
                 {
                     pattern[:-1]
                     for rule in self.rules
-                    for group in rule.groups
+                    for group in _all_groups(rule)
                     for phrase in group.phrases
                     for pattern in phrase.patterns
                     if pattern.endswith("*") and pattern != ANY_WORD
@@ -104,7 +138,7 @@ class Triage:
         return [
             pattern
             for rule in self.rules
-            for group in rule.groups
+            for group in _all_groups(rule)
             for phrase in group.phrases
             for pattern in phrase.patterns
             if not pattern.endswith("*")
@@ -113,12 +147,20 @@ class Triage:
     def assess(self, tokens: Sequence[str]) -> TriageResult | None:
         """The first (most serious) level whose rule matches, or None for an ordinary message."""
         for rule in self.rules:
-            spans = [self._find(group, tokens) for group in rule.groups]
+            spans = [self._find(group, tokens, rule.negatable) for group in rule.groups]
+            if not all(spans):
+                continue
+            if rule.idioms is not None:
+                idioms = self._find(rule.idioms, tokens, negatable=False, longest=True)
+                spans = [[span for span in found if not _overlaps(span, idioms)] for found in spans]
             if all(spans) and _within_window(spans):
                 return TriageResult(rule.level, rule.id)
         return None
 
-    def _find(self, group: _Group, tokens: Sequence[str]) -> list[tuple[int, int]]:
+    def _find(
+        self, group: _Group, tokens: Sequence[str], negatable: bool = True, longest: bool = False
+    ) -> list[tuple[int, int]]:
+        """Spans (start, end) of the group's phrases in the message, one per start word."""
         found = []
         for start, word in enumerate(tokens):
             candidates = [*group.by_first.get(word, ()), *group.any_first]
@@ -132,10 +174,14 @@ class Triage:
                         self._word_matches(pattern, tokens[start + offset])
                         for offset, pattern in enumerate(phrase.patterns)
                     )
-                    and not self._negated(tokens, start, phrase)
+                    and not (negatable and self._negated(tokens, start, phrase))
                 ):
+                    if longest and found and found[-1][0] == start:
+                        found[-1] = (start, max(end, found[-1][1]))
+                        continue
                     found.append((start, end))
-                    break
+                    if not longest:
+                        break
         return found
 
     def _word_matches(self, pattern: str, word: str) -> bool:
@@ -164,6 +210,14 @@ def _compile(phrase: str) -> _Phrase:
         else:
             patterns.extend(words(part))
     return _Phrase(tuple(patterns))
+
+
+def _all_groups(rule: _Rule) -> tuple[_Group, ...]:
+    return (*rule.groups, rule.idioms) if rule.idioms is not None else rule.groups
+
+
+def _overlaps(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
+    return any(span[0] < end and start < span[1] for start, end in others)
 
 
 def _within_window(spans: list[list[tuple[int, int]]]) -> bool:

@@ -291,7 +291,7 @@ def parse_html(text: str, *, strict: bool = True) -> tuple[str, list[dict[str, A
                 i = end + 1
             else:
                 value_start = i
-                while i < n and (text[i].isascii() and text[i].isalnum() or text[i] in ".-"):
+                while i < n and ((text[i].isascii() and text[i].isalnum()) or text[i] in ".-"):
                     i += 1
                 value = text[value_start:i].lower()
                 if i >= n or (text[i] not in _SPACE and text[i] != ">"):
@@ -365,9 +365,8 @@ def _close_html(
     elif node.tag == "pre":
         entities.append(_entity(kind, node.start, length, language=node.language))
     elif node.tag == "blockquote":
-        entities.append(
-            _entity("expandable_blockquote" if node.expandable else "blockquote", node.start, length)
-        )
+        kind = "expandable_blockquote" if node.expandable else "blockquote"
+        entities.append(_entity(kind, node.start, length))
     else:
         entities.append(_entity(kind, node.start, length))
 
@@ -442,9 +441,8 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
                         chars.append(text[i])
                         i += 1
                     if i >= n:
-                        raise EntityParseError(
-                            f"Can't find end of a URL at byte offset {_byte_offset(text, url_start)}"
-                        )
+                        offset = _byte_offset(text, url_start)
+                        raise EntityParseError(f"Can't find end of a URL at byte offset {offset}")
                     i += 1
                     url = "".join(chars)
                 if top.tag == "custom_emoji":

@@ -121,7 +121,9 @@ def _validate_inline(keyboard: Any) -> None:
 def _validate_reply_keyboard(markup: dict[str, Any]) -> None:
     keyboard = markup["keyboard"]
     if not isinstance(keyboard, list) or not all(isinstance(row, list) for row in keyboard):
-        raise bad_request('field "keyboard" of the ReplyKeyboardMarkup should be an Array of Arrays')
+        raise bad_request(
+            'field "keyboard" of the ReplyKeyboardMarkup should be an Array of Arrays'
+        )
     for row in keyboard:
         for button in row:
             if isinstance(button, str):

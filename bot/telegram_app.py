@@ -1,0 +1,294 @@
+"""The Telegram adapter: turns updates into core inputs and the core's replies into messages.
+
+Each update, under a per-chat lock: load state -> dialogue core -> commit state and replies to
+the outbox (SQLite) -> answer the button press -> send the outbox. A crash between any two
+steps loses nothing (see bot/store.py). The self-check edits its one message in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from urllib.parse import urlparse
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType, MessageEntityType, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
+
+from bot.config import Config, ConfigError
+from bot.content import Knowledge
+from bot.dialogue import Dialogue, Turn
+from bot.replies import Button, Keyboard, UserInput
+from bot.state import ConversationState
+from bot.store import OutboxItem, Store
+
+log = logging.getLogger("bot.telegram")
+
+COMMANDS = ("start", "help", "selfcheck", "book", "privacy", "cancel")
+OUTBOX_RETRY_SECONDS = 5.0
+MAX_SEND_ATTEMPTS = 20
+RETENTION_CHECK_SECONDS = 3600.0
+_NOT_MODIFIED = "message is not modified"
+_CANNOT_EDIT = ("message to edit not found", "message can't be edited", "message_id_invalid")
+
+
+def render_keyboard(buttons: Keyboard) -> InlineKeyboardMarkup | None:
+    """Abstract buttons -> Telegram inline keyboard (actions as callback data, links as URLs)."""
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(b.label, url=b.url)
+                if b.url
+                else InlineKeyboardButton(b.label, callback_data=b.action)
+                for b in row
+            ]
+            for row in buttons
+        ]
+    )
+
+
+def chat_tag(chat_id: int) -> str:
+    """A short, stable pseudonym of a chat for logs, so logs carry no Telegram ids."""
+    return hashlib.sha256(str(chat_id).encode()).hexdigest()[:8]
+
+
+class TelegramBot:
+    def __init__(self, knowledge: Knowledge, store: Store) -> None:
+        self.knowledge = knowledge
+        self.dialogue = Dialogue(knowledge)
+        self.store = store
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._background: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ wiring
+
+    def build(self, config: Config, token: str) -> Application:
+        builder = (
+            ApplicationBuilder()
+            .token(token)
+            .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+            .rate_limiter(AIORateLimiter(max_retries=3))
+            .concurrent_updates(True)
+            .connection_pool_size(64)
+            .post_init(self.post_init)
+            .post_shutdown(self.post_shutdown)
+        )
+        if config.base_url:
+            builder = builder.base_url(config.base_url)
+        if config.base_file_url:
+            builder = builder.base_file_url(config.base_file_url)
+        application = builder.build()
+        application.add_handler(TypeHandler(Update, self.on_update))
+        application.add_error_handler(self.on_error)
+        return application
+
+    async def post_init(self, application: Application) -> None:
+        commands = [BotCommand(name, self.knowledge.ui.commands[name]) for name in COMMANDS]
+        await application.bot.set_my_commands(commands)
+        await self.flush_all(application)  # replies a crash left behind go out first
+        self._background.append(asyncio.create_task(self._retry_loop(application)))
+        log.info("bot started as @%s", application.bot.username)
+
+    async def post_shutdown(self, application: Application) -> None:
+        for task in self._background:
+            task.cancel()
+        self.store.close()
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the failure without patient text; the bot keeps running."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        error = context.error
+        log.error("update %s failed: %s", update_id, type(error).__name__, exc_info=error)
+
+    # ------------------------------------------------------------------ updates
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return  # e.g. poll updates: nothing to answer
+        query = update.callback_query
+        message = update.message or update.edited_message
+        if query is None and message is None:
+            return  # channel posts, membership changes...
+        if chat.type != ChatType.PRIVATE and query is None:
+            await self._group_message(update, message)
+            return
+        user_input = self._to_input(update)
+        if user_input.kind == "text" and message is not None:
+            with contextlib.suppress(TelegramError):
+                await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        async with lock:
+            await self._handle(context.application, update, chat.id, user_input)
+        if not lock.locked() and self._locks.get(chat.id) is lock:
+            del self._locks[chat.id]
+
+    async def _handle(self, application: Application, update: Update, chat_id: int, user_input: UserInput) -> None:
+        query = update.callback_query
+        if self.store.is_processed(update.update_id):
+            log.info("update %s seen before: not handled again", update.update_id)
+            if query is not None:
+                with contextlib.suppress(TelegramError):
+                    await query.answer()
+            await self.flush_chat(application, chat_id)
+            return
+        state = ConversationState.from_json(self.store.load_state(chat_id))
+        turn = self.dialogue.handle(state, user_input)
+        pressed = query.message.message_id if query is not None and query.message else None
+        self.store.commit_turn(
+            chat_id, update.update_id, turn.state.to_json(), turn.replies, pressed, turn.events
+        )
+        self._log_turn(update.update_id, chat_id, user_input, turn)
+        if query is not None:
+            try:
+                await query.answer(turn.toast)
+            except TelegramError as error:  # too old after a restart: nothing to do
+                log.info("callback answer failed: %s", type(error).__name__)
+        await self.flush_chat(application, chat_id)
+
+    def _to_input(self, update: Update) -> UserInput:
+        if update.callback_query is not None:
+            return UserInput.action(update.callback_query.data or "")
+        message = update.message or update.edited_message
+        assert message is not None
+        text = message.text or message.caption or ""
+        if message.text and _is_command(message):
+            head, _, payload = message.text[1:].partition(" ")
+            return UserInput.command(head.split("@", 1)[0], payload.strip())
+        if text.strip():
+            return UserInput.text(text)
+        if message.text is not None:
+            return UserInput.text(text)
+        return UserInput.unsupported()
+
+    async def _group_message(self, update: Update, message: Message | None) -> None:
+        """In groups only commands get an answer: an invitation to a private chat."""
+        if message is None or not message.text or not _is_command(message):
+            return
+        username = message.get_bot().username
+        button = Button(self.knowledge.ui.buttons["open_private"], url=f"https://t.me/{username}")
+        with contextlib.suppress(TelegramError):
+            await message.reply_text(self.knowledge.ui.texts["group_hint"], reply_markup=render_keyboard(((button,),)))
+
+    def _log_turn(self, update_id: int, chat_id: int, user_input: UserInput, turn: Turn) -> None:
+        summary = []
+        for event in turn.events:
+            details = {k: v for k, v in event.data.items() if k != "text"}
+            summary.append(f"{event.kind}{details or ''}")
+        log.info(
+            "update %s chat %s: %s -> %d replies %s",
+            update_id, chat_tag(chat_id), user_input.kind, len(turn.replies), " ".join(summary),
+        )
+
+    # ------------------------------------------------------------------ sending
+
+    async def flush_chat(self, application: Application, chat_id: int) -> None:
+        for item in self.store.pending(chat_id):
+            if not await self._deliver(application, item):
+                break  # keep order: later replies wait for this one
+
+    async def flush_all(self, application: Application) -> None:
+        chats = dict.fromkeys(item.chat_id for item in self.store.pending())
+        for chat_id in chats:
+            lock = self._locks.setdefault(chat_id, asyncio.Lock())
+            async with lock:
+                await self.flush_chat(application, chat_id)
+
+    async def _retry_loop(self, application: Application) -> None:
+        since_purge = RETENTION_CHECK_SECONDS
+        while True:
+            await asyncio.sleep(OUTBOX_RETRY_SECONDS)
+            since_purge += OUTBOX_RETRY_SECONDS
+            try:
+                await self.flush_all(application)
+                if since_purge >= RETENTION_CHECK_SECONDS:
+                    since_purge = 0.0
+                    removed = self.store.purge()
+                    log.info("retention: removed %s", removed)
+            except Exception:  # the loop must survive anything; the next round retries
+                log.exception("outbox retry round failed")
+
+    async def _deliver(self, application: Application, item: OutboxItem) -> bool:
+        """Send one outbox item; True when it is done with (sent, or can never be sent)."""
+        bot = application.bot
+        markup = render_keyboard(item.reply.buttons)
+        try:
+            if item.edit_message_id is not None:
+                await self._edit_or_send(bot, item, markup)
+            else:
+                await bot.send_message(item.chat_id, item.reply.text, reply_markup=markup)
+        except Forbidden:
+            dropped = self.store.drop_chat_outbox(item.chat_id)
+            log.warning("chat %s blocked the bot: %d replies dropped", chat_tag(item.chat_id), dropped)
+            return False
+        except BadRequest as error:
+            log.error("reply rejected by Telegram (%s): dropped", error.message)
+            self.store.mark_sent(item.id)
+            return True
+        except (RetryAfter, NetworkError) as error:
+            self.store.mark_attempt(item.id)
+            if item.attempts + 1 >= MAX_SEND_ATTEMPTS:
+                log.error("reply to chat %s failed %d times: dropped", chat_tag(item.chat_id), MAX_SEND_ATTEMPTS)
+                self.store.mark_sent(item.id)
+                return True
+            log.warning("sending failed (%s): will retry", type(error).__name__)
+            return False
+        self.store.mark_sent(item.id)
+        return True
+
+    async def _edit_or_send(self, bot: object, item: OutboxItem, markup: InlineKeyboardMarkup | None) -> None:
+        try:
+            await bot.edit_message_text(  # type: ignore[attr-defined]
+                item.reply.text, chat_id=item.chat_id, message_id=item.edit_message_id, reply_markup=markup
+            )
+        except BadRequest as error:
+            text = error.message.lower()
+            if _NOT_MODIFIED in text:
+                return
+            if any(reason in text for reason in _CANNOT_EDIT):
+                await bot.send_message(item.chat_id, item.reply.text, reply_markup=markup)  # type: ignore[attr-defined]
+                return
+            raise
+
+
+def _is_command(message: Message) -> bool:
+    return bool(
+        message.text
+        and message.text.startswith("/")
+        and any(e.type == MessageEntityType.BOT_COMMAND and e.offset == 0 for e in message.entities or ())
+    )
+
+
+def run_telegram(config: Config, knowledge: Knowledge, token: str) -> int:
+    """Run until stopped: long polling, or a webhook when WEBHOOK_URL is set."""
+    store = Store(config.data_dir)
+    removed = store.purge()
+    log.info("data in %s; retention removed %s", config.data_dir, removed)
+    application = TelegramBot(knowledge, store).build(config, token)
+    if config.webhook_url:
+        if not config.webhook_secret:
+            raise ConfigError("WEBHOOK_SECRET must be set with WEBHOOK_URL (Telegram sends it back on every call)")
+        application.run_webhook(
+            listen=config.webhook_listen,
+            port=config.webhook_port,
+            url_path=urlparse(config.webhook_url).path.lstrip("/"),
+            webhook_url=config.webhook_url,
+            secret_token=config.webhook_secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
+
