@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from bot.content import Entry
 from bot.text import Lexicon, stem
@@ -37,8 +37,9 @@ SHORTLIST = 24  # entries kept after the cheap first score
 WEIGHT_COVERAGE = 0.40
 WEIGHT_EXAMPLE = 0.30
 WEIGHT_EVIDENCE = 0.30  # the larger of synonym evidence and closeness
-SYNONYM_HIT = 0.75  # one synonym found already counts most of the evidence
-CLOSENESS_MAX_WORDS = 6  # closeness only helps short messages
+SYNONYM_HIT = 0.75  # one distinctive synonym found already counts most of the evidence
+CLOSENESS_MAX_WORDS = 6  # messages this short are compared with every entry when no word is known
+STOP_WORD_SHARE = 0.3  # a stop word in a synonym phrase counts this share of the rarest word
 PRECISION_SHARE = 0.4  # how much an example loses for message words it does not explain
 STORY_WORDS = 10  # beyond this many distinct words, unknown words count less and less
 
@@ -84,6 +85,7 @@ class _IndexedEntry:
         self.synonyms = synonyms
         self.bag: frozenset[str] = frozenset(w for content, _ in examples for w in content)
         self.examples: tuple[_Example, ...] = ()
+        self.texts: tuple[str, ...] = ()
 
     def finish(self, idf: dict[str, float]) -> None:
         self.examples = tuple(
@@ -91,8 +93,11 @@ class _IndexedEntry:
             for content, full in self.raw_examples
             if full
         )
+        self.texts = tuple(example.text for example in self.examples)
 
-    def score(self, message: _Message, coverage: float, synonym_hits: int, idf: dict[str, float]) -> float:
+    def score(
+        self, message: _Message, coverage: float, synonym_hits: float, idf: dict[str, float]
+    ) -> float:
         """This entry's 0-100 score for the message, given the first-pass coverage."""
         example = 0.0
         for candidate in self.examples:
@@ -103,12 +108,11 @@ class _IndexedEntry:
                 precision = weight / message.weight  # how much of the message the example says
                 example = max(example, recall * (1 - PRECISION_SHARE + PRECISION_SHARE * precision))
         evidence = min(1.0, SYNONYM_HIT * synonym_hits)
-        if len(message.tokens) <= CLOSENESS_MAX_WORDS and message.text:
-            closeness = max(
-                (fuzz.ratio(message.text, candidate.text) for candidate in self.examples),
-                default=0.0,
-            ) / 100
-            evidence = max(evidence, closeness)
+        if message.text and self.texts:
+            # Near-verbatim examples win even when the message is long: "how do I know if my
+            # back pain is from stress" must go to the entry that has exactly that question.
+            nearest = process.extractOne(message.text, self.texts, scorer=fuzz.ratio)
+            evidence = max(evidence, nearest[1] / 100)
         return 100 * (WEIGHT_COVERAGE * coverage + WEIGHT_EXAMPLE * example + WEIGHT_EVIDENCE * evidence)
 
 
@@ -147,10 +151,14 @@ class Matcher:
             indexed.finish(self.idf)
             for word in indexed.bag:
                 self.postings[word].append(number)
-        self.synonym_index: dict[str, list[tuple[int, tuple[str, ...]]]] = defaultdict(list)
+        # A synonym is evidence in proportion to how distinctive its words are: "cellgel" is
+        # decisive, while a phrase that normalises to "stress" says little (most entries use it).
+        self.synonym_index: dict[str, list[tuple[int, tuple[str, ...], float]]] = defaultdict(list)
         for number, indexed in enumerate(self.entries):
             for phrase in indexed.synonyms:
-                self.synonym_index[phrase[0]].append((number, phrase))
+                weight = sum(self.idf.get(w, STOP_WORD_SHARE * self.unknown_idf) for w in phrase)
+                strength = min(1.0, weight / self.unknown_idf)
+                self.synonym_index[phrase[0]].append((number, phrase, strength))
 
     @staticmethod
     def vocabulary(entries: Iterable[Entry]) -> list[str]:
@@ -212,12 +220,13 @@ class Matcher:
         )[:3]
         return MatchResult(_decide(scored), tuple(scored))
 
-    def _synonym_hits(self, tokens: Sequence[str]) -> dict[int, int]:
-        hits: dict[int, int] = defaultdict(int)
+    def _synonym_hits(self, tokens: Sequence[str]) -> dict[int, float]:
+        """Summed strength of the synonyms of each entry found in the (stemmed) message."""
+        hits: dict[int, float] = defaultdict(float)
         for start, word in enumerate(tokens):
-            for number, phrase in self.synonym_index.get(word, ()):
+            for number, phrase, strength in self.synonym_index.get(word, ()):
                 if tuple(tokens[start : start + len(phrase)]) == phrase:
-                    hits[number] += 1
+                    hits[number] += strength
         return hits
 
 

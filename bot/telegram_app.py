@@ -138,10 +138,9 @@ class TelegramBot:
     async def _handle(self, application: Application, update: Update, chat_id: int, user_input: UserInput) -> None:
         query = update.callback_query
         if self.store.is_processed(update.update_id):
+            # Delivered again after a restart: it was handled (and its button press answered)
+            # before; only replies still waiting in the outbox need to go out.
             log.info("update %s seen before: not handled again", update.update_id)
-            if query is not None:
-                with contextlib.suppress(TelegramError):
-                    await query.answer()
             await self.flush_chat(application, chat_id)
             return
         state = ConversationState.from_json(self.store.load_state(chat_id))
