@@ -3,12 +3,18 @@
 Why not `process.extractOne(message, questions, scorer=WRatio)`: against short example questions
 WRatio scores almost any long message ~85 (a shared "my" is enough for its partial token set
 ratio), so it returns the first entry for nearly everything. Instead each entry scores itself on
-four pieces of evidence, all on normalised, typo-corrected words without stop words:
+four pieces of evidence, all on normalised, typo-corrected, stemmed words without stop words
+(stems so "headaches" finds "headache" and "stressed" finds "stress"):
 
 - coverage: how much of the message's known, informative words (IDF-weighted) the entry explains;
 - example: how much of its best-matching example question is present in the message;
-- synonyms: distinctive words or phrases of the entry found in the message;
-- closeness: rapidfuzz similarity to the nearest example, which helps one- and two-word messages.
+- synonyms: distinctive words or phrases of the entry found in the message, each weighted by how
+  rare its words are (a synonym that boils down to "stress" says little: most entries use it);
+- closeness: rapidfuzz similarity to the nearest example, so a near-verbatim question wins.
+
+A message with no content words at all ("see you") is judged on closeness alone, and an
+out-of-scope entry whose own words appear in the message gets a small bonus: for "yoga while
+pregnant" it is more honest to say the article does not cover pregnancy than to talk about yoga.
 
 An inverted index picks the candidates and a cheap first score prunes them, so a knowledge base
 100 times larger stays fast. The result carries scores for logs and tests, and an outcome:
@@ -30,8 +36,8 @@ from bot.content import Entry
 from bot.text import Lexicon, stem
 
 ANSWER_THRESHOLD = 52.0  # below this the best entry is only a suggestion
-SUGGEST_THRESHOLD = 34.0  # below this nothing is offered: honest fallback
-MARGIN = 8.0  # the best must lead the second by this much to be answered directly
+SUGGEST_THRESHOLD = 42.0  # below this nothing is offered: honest fallback
+MARGIN = 5.0  # the best must lead the second by this much to be answered directly
 SHORTLIST = 24  # entries kept after the cheap first score
 
 WEIGHT_COVERAGE = 0.40
@@ -39,6 +45,8 @@ WEIGHT_EXAMPLE = 0.30
 WEIGHT_EVIDENCE = 0.30  # the larger of synonym evidence and closeness
 SYNONYM_HIT = 0.75  # one distinctive synonym found already counts most of the evidence
 CLOSENESS_MAX_WORDS = 6  # messages this short are compared with every entry when no word is known
+OUT_OF_SCOPE_BONUS = 10.0  # an out-of-scope entry whose own words are in the message wins ties
+CLOSENESS_MAX_CHARS = 160  # longer messages are stories: wording similarity says nothing, costs time
 STOP_WORD_SHARE = 0.3  # a stop word in a synonym phrase counts this share of the rarest word
 PRECISION_SHARE = 0.4  # how much an example loses for message words it does not explain
 STORY_WORDS = 10  # beyond this many distinct words, unknown words count less and less
@@ -108,12 +116,21 @@ class _IndexedEntry:
                 precision = weight / message.weight  # how much of the message the example says
                 example = max(example, recall * (1 - PRECISION_SHARE + PRECISION_SHARE * precision))
         evidence = min(1.0, SYNONYM_HIT * synonym_hits)
-        if message.text and self.texts:
+        if message.text and self.texts and len(message.text) <= CLOSENESS_MAX_CHARS:
             # Near-verbatim examples win even when the message is long: "how do I know if my
             # back pain is from stress" must go to the entry that has exactly that question.
             nearest = process.extractOne(message.text, self.texts, scorer=fuzz.ratio)
             evidence = max(evidence, nearest[1] / 100)
-        return 100 * (WEIGHT_COVERAGE * coverage + WEIGHT_EXAMPLE * example + WEIGHT_EVIDENCE * evidence)
+        if not message.content:  # "see you", "who are you": only the wording can decide
+            return 100 * evidence
+        bonus = 0.0
+        if self.entry.kind == "out_of_scope" and synonym_hits:
+            # "yoga while pregnant", "pills for insomnia": when the message names a topic the
+            # article does not cover, honestly saying so beats answering the part it does.
+            bonus = OUT_OF_SCOPE_BONUS * min(1.0, synonym_hits)
+        return bonus + 100 * (
+            WEIGHT_COVERAGE * coverage + WEIGHT_EXAMPLE * example + WEIGHT_EVIDENCE * evidence
+        )
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -592,3 +596,21 @@ def test_webhook_mode(server: FakeTelegramServer) -> None:
     [(payload, secret)] = _Receiver.received
     assert payload["message"]["text"] == "via hook" and secret == "s3cret"
     assert server.webhook == {}
+
+
+def test_standalone_entry_point() -> None:
+    """`python -m tests.fake_telegram` prints the base URL first and serves until killed."""
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_telegram", "--port", "0", "--token", "5:T"],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/bot")
+        with urllib.request.urlopen(f"{base_url}5:T/getMe", timeout=5) as response:
+            assert json.loads(response.read())["result"]["id"] == 5
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0

@@ -207,7 +207,13 @@ def test_everything_else_a_patient_can_send(server: FakeTelegramServer, bot: Bot
         assert "<script>" not in (message.text or "")
 
 
-def test_sigkill_mid_check_resumes_exactly(server: FakeTelegramServer, tmp_path: Path, chat: int) -> None:
+def test_sigkill_mid_check_resumes_exactly(tmp_path: Path, chat: int) -> None:
+    # Its own server: two bots polling one server knock out each other's polls (409), as on Telegram.
+    with FakeTelegramServer(token=TOKEN) as server:
+        _sigkill_mid_check(server, tmp_path, chat)
+
+
+def _sigkill_mid_check(server: FakeTelegramServer, tmp_path: Path, chat: int) -> None:
     process = BotProcess(server, tmp_path / "data").start()
     try:
         server.push_command(chat, "/selfcheck")

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(server.base_url, flush=True)
         print(f"token={server.token} file_url={server.base_file_url} "
               f"control={server.url}/_fake/", file=sys.stderr, flush=True)
-        while not stopped.wait(0.5):
+        while not stopped.wait(0.2):
             pass
     return 0
 

@@ -883,7 +883,7 @@ class FakeTelegramServer:
         self, p: dict[str, Any], chat: dict[str, Any], content: dict[str, Any],
         *, source_text: str | None = None,
     ) -> dict[str, Any]:
-        markup = validate_reply_markup(self._json(p, "reply_markup"))
+        markup = validate_reply_markup(p.get("reply_markup"))
         reply_to = self._reply_target(p, chat)
         raw: dict[str, Any] = {
             "message_id": self._new_message_id(chat["id"]),
@@ -947,7 +947,7 @@ class FakeTelegramServer:
         return stored
 
     def _edit_markup(self, p: dict[str, Any]) -> dict[str, Any] | None:
-        markup = validate_reply_markup(self._json(p, "reply_markup"))
+        markup = validate_reply_markup(p.get("reply_markup"))
         if markup is not None and "inline_keyboard" not in markup:
             raise bad_request("inline keyboard expected")
         return markup if markup and markup["inline_keyboard"] else None

@@ -1,0 +1,130 @@
+"""Shared fixtures: the shipped knowledge and dialogue (built once), a checked chat driver, and a
+clean environment for running `python -m bot` as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.actions import MAX_CALLBACK_BYTES, decode
+from bot.content import MAX_TITLE_CHARS, SETTING_ENV, Knowledge, load_knowledge
+from bot.dialogue import Dialogue, Turn
+from bot.replies import Button, UserInput
+from bot.state import ConversationState
+from bot.telegram_html import html_problems, visible_length
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWLEDGE_DIR = ROOT / "knowledge"
+TELEGRAM_MAX_CHARS = 4096
+TOAST_MAX_CHARS = 200
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> Knowledge:
+    return load_knowledge(KNOWLEDGE_DIR)
+
+
+@pytest.fixture(scope="session")
+def dialogue(knowledge: Knowledge) -> Dialogue:
+    return Dialogue(knowledge)
+
+
+def check_turn(turn: Turn) -> Turn:
+    """What every turn must satisfy, whatever the input: Telegram accepts each text and button,
+    and the state survives a trip through storage."""
+    for reply in turn.replies:
+        assert html_problems(reply.text) == [], reply.text
+        assert 0 < visible_length(reply.text) <= TELEGRAM_MAX_CHARS
+        for row in reply.buttons:
+            assert row, "an empty keyboard row"
+            for button in row:
+                assert 0 < len(button.label) <= MAX_TITLE_CHARS, button
+                if button.url is not None:
+                    assert button.url.startswith(("https://", "http://")), button
+                else:
+                    assert button.action is not None
+                    assert len(button.action.encode("utf-8")) <= MAX_CALLBACK_BYTES, button
+                    action = decode(button.action)
+                    assert action is not None, f"button data {button.action!r} does not decode"
+                    assert action.encode() == button.action
+    if turn.toast is not None:
+        assert 0 < len(turn.toast) <= TOAST_MAX_CHARS
+    assert ConversationState.from_json(turn.state.to_json()) == turn.state
+    return turn
+
+
+class Chat:
+    """Drives Dialogue.handle like a channel does: the returned state is passed along."""
+
+    def __init__(self, dialogue: Dialogue) -> None:
+        self.dialogue = dialogue
+        self.state = ConversationState()
+        self.last: Turn | None = None
+
+    def handle(self, state: ConversationState, user_input: UserInput) -> Turn:
+        return check_turn(self.dialogue.handle(state, user_input))
+
+    def send(self, user_input: UserInput) -> Turn:
+        turn = self.handle(self.state, user_input)
+        self.state = turn.state
+        if any(reply.buttons for reply in turn.replies):
+            self.last = turn
+        return turn
+
+    def text(self, text: str) -> Turn:
+        return self.send(UserInput.text(text))
+
+    def command(self, name: str, payload: str = "") -> Turn:
+        return self.send(UserInput.command(name, payload))
+
+    def press(self, data: str) -> Turn:
+        return self.send(UserInput.action(data))
+
+    def button(self, label: str) -> Button:
+        """The button with this label on the newest message that had buttons."""
+        assert self.last is not None
+        found = [b for r in self.last.replies for row in r.buttons for b in row if b.label == label]
+        assert found, f"no button {label!r} in {buttons_of(self.last)}"
+        return found[-1]
+
+    def tap(self, label: str) -> Turn:
+        button = self.button(label)
+        assert button.action is not None, f"{label!r} is a link"
+        return self.press(button.action)
+
+
+def buttons_of(turn: Turn) -> list[Button]:
+    return [button for reply in turn.replies for row in reply.buttons for button in row]
+
+
+@pytest.fixture
+def chat(dialogue: Dialogue) -> Chat:
+    return Chat(dialogue)
+
+
+def bot_env(**extra: str) -> dict[str, str]:
+    """os.environ without a token, knowledge dir or clinic overrides, and with a .env that does
+    not exist, so a developer's own settings cannot change what the subprocess does."""
+    env = dict(os.environ)
+    for name in ("TELEGRAM_BOT_TOKEN", "KNOWLEDGE_DIR", "LOG_LEVEL", *SETTING_ENV.values()):
+        env.pop(name, None)
+    env["ENV_FILE"] = str(ROOT / "tests" / "no-such-dir" / ".env")
+    env.update(extra)
+    return env
+
+
+def run_bot(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=bot_env(**env),
+        timeout=60,
+        check=False,
+    )
