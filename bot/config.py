@@ -67,8 +67,9 @@ def read_env_file(path: Path) -> dict[str, str]:
         if not match:
             raise ConfigError(f"{path.name} line {number}: expected KEY=VALUE")
         key, value = match.groups()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
+        quoted = re.fullmatch(r"""(["'])(.*)\1(?:\s+#.*)?""", value)
+        if quoted:
+            value = quoted.group(2)
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
         values[key] = value
@@ -92,7 +93,7 @@ def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = No
             except ValueError as error:
                 raise ConfigError(f"STAFF_CHAT_ID: '{part.strip()}' is not a chat id (a number)") from error
     port_text = get("WEBHOOK_PORT") or "8443"
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise ConfigError(f"WEBHOOK_PORT: '{port_text}' is not a port number (1-65535)")
     log_level = (get("LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -323,8 +323,12 @@ def _load_settings(root: Path, overrides: Mapping[str, str], report: _Report) ->
     data = _read_yaml(file, report) or {}
     required = {name: (str, int) for name in SETTING_FIELDS} | {"crisis_lines": list}
     if not _check_fields(data, required, {"placeholders": list}, report, file):
-        data = {name: "" for name in SETTING_FIELDS} | {"crisis_lines": []}
-    values = {name: str(data.get(name, "")).strip() for name in SETTING_FIELDS}
+        data = data if isinstance(data, dict) else {}
+    # Keep every value that is usable, so one mistake gives one problem line, not twenty.
+    values = {
+        name: str(data[name]).strip() if isinstance(data.get(name), str | int) else f"<{name}>"
+        for name in SETTING_FIELDS
+    }
     placeholders = list(_string_list(data.get("placeholders"), report, file, None, "placeholders"))
     for name in placeholders:
         if name not in SETTING_FIELDS:
@@ -333,14 +337,15 @@ def _load_settings(root: Path, overrides: Mapping[str, str], report: _Report) ->
         values[name] = value
         if name in placeholders:
             placeholders.remove(name)
-    if not values["booking_url"].startswith(("https://", "http://")):
+    if not values["booking_url"].startswith(("https://", "http://", "<")):
         report.add(file, "must start with https:// (or set BOOKING_URL in .env)", None, "booking_url")
     lines = []
-    for index, item in enumerate(data.get("crisis_lines") or []):
+    crisis_lines = data.get("crisis_lines") if isinstance(data.get("crisis_lines"), list) else []
+    for index, item in enumerate(crisis_lines):
         where = f"crisis_lines[{index}]"
         if _check_fields(item, {"name": str, "number": (str, int)}, {"hours": str}, report, file, where):
             lines.append(CrisisLine(item["name"], str(item["number"]), item.get("hours") or ""))
-    if not lines:
+    if not lines and isinstance(data.get("crisis_lines"), list):
         report.add(file, "at least one help line is needed for the crisis reply", None, "crisis_lines")
     return ClinicSettings(**values, crisis_lines=tuple(lines), placeholders=tuple(placeholders))
 
@@ -349,6 +354,7 @@ def _load_entries(
     root: Path, values: Mapping[str, str], sources: tuple[str, ...], report: _Report
 ) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
+    named: set[str] = set()
     files = sorted((root / "entries").glob("*.yaml"))
     if not files:
         report.add(root / "entries", "no *.yaml files with entries")
@@ -363,6 +369,8 @@ def _load_entries(
             report.add(file, f"'{kind}' is not one of {', '.join(ENTRY_KINDS)}", None, "kind")
             continue
         for index, raw in enumerate(data["entries"]):
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                named.add(raw["id"])  # an entry with problems still exists for follow-ups
             entry = _load_entry(raw, kind, file, index, values, sources, report)
             if entry is None:
                 continue
@@ -373,7 +381,7 @@ def _load_entries(
             entries[entry.id] = entry
     for entry in entries.values():
         for target in entry.follow_ups:
-            if target not in entries:
+            if target not in named:
                 report.add(Path(entry.file), f"'{target}' is not an entry id", entry.id, "follow_ups")
             elif target == entry.id:
                 report.add(Path(entry.file), "an entry cannot follow up itself", entry.id, "follow_ups")

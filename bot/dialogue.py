@@ -68,12 +68,13 @@ class Dialogue:
             return Turn((reply,), state, events=(event,))
         if state.selfcheck is not None and (choice := self._typed_choices.get(normalise(text))):
             progress = state.selfcheck
-            press = SelfCheckAnswer(progress.run, progress.step, choice)
-            if progress.step == 0 and choice == "back":
-                return Turn((self.selfcheck.current_question(state),), state)  # type: ignore[arg-type]
-            result = self.selfcheck.press(state, press, edit=False)
+            if progress.step == 0 and progress.screening_unsure and choice == "unsure":
+                choice = "continue"  # typed "not sure" again on the urgent-signs screen
+            result = self.selfcheck.press(state, SelfCheckAnswer(progress.run, progress.step, choice), edit=False)
             if result.reply is not None:
                 return Turn((result.reply,), result.state, events=result.events)
+            if (current := self.selfcheck.current_question(state)) is not None:
+                return Turn((current,), state)
         match = understanding.match
         assert match is not None
         prefix = self.ui.text("too_long", limit=str(MAX_MATCH_CHARS)) if len(text) > MAX_MATCH_CHARS else ""
@@ -134,10 +135,13 @@ class Dialogue:
     def _action(self, state: ConversationState, data: str) -> Turn:
         action = decode(data)
         if isinstance(action, SelfCheckAnswer):
-            result = self.selfcheck.press(state, action)
-            if result.reply is None:
-                return Turn((), state, toast=self.ui.texts["stale_button"])
-            return Turn((result.reply,), result.state, events=result.events)
+            if state.selfcheck is not None and not self.selfcheck.is_valid(state.selfcheck):
+                state = state.with_selfcheck(None)  # the questions changed under it: start over
+            elif state.selfcheck is not None or self.selfcheck.was_started(state, action):
+                result = self.selfcheck.press(state, action)
+                if result.reply is None:  # late or repeated: the newest message is right there
+                    return Turn((), state, toast=self.ui.texts["stale_button"])
+                return Turn((result.reply,), result.state, events=result.events)
         if isinstance(action, ShowAnswer) and action.entry_id in self.knowledge.entries:
             entry = self.knowledge.entries[action.entry_id]
             return Turn(self.answer(entry), state, events=(Event("answered", {"entry": entry.id, "score": None}),))

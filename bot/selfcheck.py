@@ -43,8 +43,28 @@ class SelfCheck:
         return StepResult(new_state, Reply(text, self._screening_buttons(progress)), (Event("selfcheck_started"),))
 
     def is_current(self, state: ConversationState, press: SelfCheckAnswer) -> bool:
+        """True only for a press on the screen the patient is on now (not late, not repeated)."""
         progress = state.selfcheck
-        return progress is not None and press.run == progress.run and press.step == progress.step
+        if progress is None or press.run != progress.run or press.step != progress.step:
+            return False
+        if progress.step == 0 and progress.screening_unsure:
+            return press.choice in ("continue", "stop")  # the "not sure" screen has only these
+        return self.is_valid(progress)
+
+    def was_started(self, state: ConversationState, press: SelfCheckAnswer) -> bool:
+        """True for a button of one of this patient's own checks (so a late press, not a forged one)."""
+        try:
+            return 1 <= int(press.run, 36) <= state.checks_started
+        except ValueError:
+            return False
+
+    def is_valid(self, progress: SelfCheckProgress) -> bool:
+        """Stored progress still fits the questions (content may change while a check is open)."""
+        return (
+            0 <= progress.step <= self.total
+            and len(progress.answers) == max(0, progress.step - 1)
+            and all(answer in ANSWERS for answer in progress.answers)
+        )
 
     def press(self, state: ConversationState, press: SelfCheckAnswer, edit: bool = True) -> StepResult:
         """Apply a press that `is_current`; stale presses return a result without a reply."""
@@ -75,7 +95,9 @@ class SelfCheck:
 
     def current_question(self, state: ConversationState) -> Reply | None:
         """The question the patient is on, re-sent as a new message (after /start, say)."""
-        return self._render(state.selfcheck, edit=False) if state.selfcheck else None
+        if state.selfcheck is None or not self.is_valid(state.selfcheck):
+            return None
+        return self._render(state.selfcheck, edit=False)
 
     def _screening(
         self, state: ConversationState, progress: SelfCheckProgress, choice: str, edit: bool
@@ -87,7 +109,7 @@ class SelfCheck:
                 Reply(text, self._menu_button(), replaces_pressed=edit),
                 (Event("selfcheck_screened_out"),),
             )
-        if choice == "unsure" and not progress.screening_unsure:
+        if choice == "unsure" and not progress.screening_unsure:  # show the urgent signs first
             unsure = SelfCheckProgress(progress.run, 0, (), screening_unsure=True)
             buttons = (
                 (Button(self.spec.buttons["continue"], action=self._code(unsure, "continue")),),
@@ -97,7 +119,7 @@ class SelfCheck:
                 state.with_selfcheck(unsure),
                 Reply(self.ui.texts["urgent_info"], buttons, replaces_pressed=edit),
             )
-        if choice in ("no", "continue", "unsure"):
+        if choice in ("no", "continue") or (choice == "unsure" and not progress.screening_unsure):
             first = SelfCheckProgress(progress.run, 1, ())
             return StepResult(state.with_selfcheck(first), self._render(first, edit))
         return StepResult(state, None)

@@ -27,12 +27,6 @@ from bot.text import words
 NEGATION_WINDOW = 3  # "I don't have a fever": the cue may sit up to three words before
 RULE_WINDOW = 12  # the groups of one rule must fall within this many words of each other
 ANY_WORD = "*"
-# Levels whose phrases negation never cancels (see the module docstring). Documented in
-# knowledge/safety.yaml; a per-level `negation_cancels: false` there would need a loader field.
-NEGATION_EXEMPT_LEVELS = frozenset({"crisis"})
-# Until the loader passes a rule's `none_of` list through, a group of `all_of` whose first phrase
-# is this marker holds the rule's idioms instead of a required group.
-NONE_OF_MARKER = "none_of"
 
 
 @dataclass(frozen=True)
@@ -60,6 +54,10 @@ class _Group:
     by_first: Mapping[str, tuple[_Phrase, ...]]
     by_prefix: Mapping[str, tuple[_Phrase, ...]]
     any_first: tuple[_Phrase, ...]
+
+    def may_start(self, words: frozenset[str], prefixes: frozenset[str]) -> bool:
+        """False when no phrase of this group can start anywhere in the message."""
+        return bool(self.any_first) or not words.isdisjoint(self.by_first) or not prefixes.isdisjoint(self.by_prefix)
 
     @classmethod
     def build(cls, phrases: Iterable[str]) -> _Group:
@@ -91,20 +89,13 @@ class _Rule:
     negatable: bool
 
 
-def _build_rule(level: str, rule: SafetyRule) -> _Rule:
-    groups = []
-    idioms: list[str] = list(getattr(rule, "none_of", ()) or ())
-    for group in rule.groups:
-        if group and group[0].strip().lower() == NONE_OF_MARKER:
-            idioms.extend(group[1:])
-        else:
-            groups.append(_Group.build(group))
+def _build_rule(level: SafetyLevel, rule: SafetyRule) -> _Rule:
     return _Rule(
-        level,
+        level.id,
         rule.id,
-        tuple(groups),
-        _Group.build(idioms) if idioms else None,
-        level not in NEGATION_EXEMPT_LEVELS,
+        tuple(_Group.build(group) for group in rule.groups),
+        _Group.build(rule.none_of) if rule.none_of else None,
+        level.negation_cancels,
     )
 
 
@@ -114,7 +105,7 @@ class Triage:
     def __init__(self, levels: Mapping[str, SafetyLevel], negations: Iterable[str]) -> None:
         self.negations = frozenset(negations)
         self.rules = tuple(
-            _build_rule(level, rule)
+            _build_rule(levels[level], rule)
             for level in SAFETY_LEVELS
             if level in levels
             for rule in levels[level].rules
@@ -146,7 +137,12 @@ class Triage:
 
     def assess(self, tokens: Sequence[str]) -> TriageResult | None:
         """The first (most serious) level whose rule matches, or None for an ordinary message."""
+        present = frozenset(tokens)
+        prefixes = frozenset(prefix for word in present for prefix in self._word_prefixes(word))
         for rule in self.rules:
+            # Cheap set test first: most rules have a group none of whose first words is here.
+            if not all(group.may_start(present, prefixes) for group in rule.groups):
+                continue
             spans = [self._find(group, tokens, rule.negatable) for group in rule.groups]
             if not all(spans):
                 continue

@@ -53,11 +53,6 @@ def test_env_file_comments_quotes_and_export(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: bot/config.py read_env_file keeps the quotes of a quoted value followed by an "
-    "inline comment (KEY=\"v\" # note -> '\"v\"')",
-)
 def test_env_file_quoted_value_with_inline_comment(tmp_path: Path) -> None:
     path = write_env(tmp_path, 'BOOKING_URL="https://example.org/book" # the booking page\n')
     assert read_env_file(path) == {"BOOKING_URL": "https://example.org/book"}
@@ -135,11 +130,6 @@ def test_bad_webhook_port(port: str) -> None:
     assert f"'{port}'" in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: bot/config.py load_config checks WEBHOOK_PORT with str.isdigit(), which accepts "
-    "'²', then int('²') raises ValueError (a traceback instead of a ConfigError)",
-)
 def test_webhook_port_non_ascii_digit_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         load_config(env={"WEBHOOK_PORT": "²"}, env_file=NO_FILE)

@@ -280,11 +280,6 @@ def test_all_problems_are_collected_in_one_pass(copy: Path, knowledge: Knowledge
         assert sum(line.startswith(start) for line in problems) == 1, (start, problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: bot/content.py _load_entries reports follow-ups to an entry that exists but "
-    "failed validation as \"'x' is not an entry id\": one mistake gives several misleading lines",
-)
 def test_one_mistake_in_an_entry_gives_one_line(copy: Path) -> None:
     edit_entry(copy, ARTICLE, "how_stress_causes_pain", lambda e: e.pop("title"))
     assert problems_of(copy) == [
@@ -292,11 +287,6 @@ def test_one_mistake_in_an_entry_gives_one_line(copy: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: bot/content.py _load_settings discards all of clinic.yaml when one field is "
-    "unknown, so a typo there also reports booking_url, crisis_lines and every answer's link",
-)
 def test_one_typo_in_clinic_yaml_gives_one_line(copy: Path) -> None:
     edit(copy, "clinic.yaml", lambda data: data.update(adress="Tokyo"))
     assert problems_of(copy) == ["knowledge/clinic.yaml: field 'adress': unknown field"]

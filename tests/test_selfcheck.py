@@ -311,12 +311,6 @@ def test_buttons_of_an_earlier_run_are_stale(chat: Chat, knowledge: Knowledge) -
     assert_stale(chat, old_question_yes, knowledge)  # same step 1, old run
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: bot/selfcheck.py _screening accepts 'unsure' again once screening_unsure is set "
-    "(both screens are step 0), so a double tap on 'Not sure' skips the urgent info and starts "
-    "question 1",
-)
 def test_double_tap_on_not_sure_counts_once(chat: Chat, knowledge: Knowledge) -> None:
     started(chat)
     not_sure = chat.button(UNSURE).action
@@ -341,12 +335,6 @@ def test_forged_selfcheck_data_without_a_check_changes_nothing(chat: Chat, knowl
     assert chat.state == ConversationState()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: bot/dialogue.py _action answers a self-check press when no check is running with "
-    "only the 'question has moved on, use the newest message' toast: there is no newest message, "
-    "and no menu is shown",
-)
 def test_selfcheck_press_without_a_check_shows_the_menu(chat: Chat, knowledge: Knowledge) -> None:
     turn = chat.press("s:zz:99:y")
     assert turn.toast
@@ -481,12 +469,6 @@ def seven_questions(tmp_path_factory: pytest.TempPathFactory) -> Dialogue:
     return Dialogue(knowledge)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: bot/selfcheck.py press/_result trust stored progress; a patient mid-check when "
-    "selfcheck.yaml loses a question (state is kept across restarts) crashes in zip(strict=True)",
-)
 def test_stored_progress_from_longer_check_does_not_crash(seven_questions: Dialogue) -> None:
     stored = ConversationState(SelfCheckProgress("1", 8, ("yes",) * 7), checks_started=1)
     stored = ConversationState.from_json(stored.to_json())
