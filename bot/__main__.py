@@ -32,8 +32,7 @@ def cmd_check(config: Config) -> int:
     except ContentError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
-        print(f"{len(error.problems)} problem(s) found; fix them and run `python -m bot check` again.",
-              file=sys.stderr)
+        print(f"{len(error.problems)} problem(s) found; fix them and run `python -m bot check` again.", file=sys.stderr)
         return EXIT_CONTENT
     for warning in knowledge.warnings:
         print(f"warning: {warning}")
@@ -46,11 +45,68 @@ def cmd_check(config: Config) -> int:
 
 
 def cmd_chat(config: Config) -> int:
-    from bot.dialogue import Dialogue
+    from bot.service import ClinicService
+    from bot.store import Store
     from bot.terminal import run_chat
 
     knowledge = _load(config)
-    return run_chat(Dialogue(knowledge))
+    service = ClinicService(
+        knowledge, Store(None), request_retention_days=config.request_retention_days, timezone=config.timezone
+    )
+    return run_chat(service)
+
+
+def cmd_export(config: Config, path: str) -> int:
+    """Write every call-back request (decrypted) to a CSV file for the clinic's records."""
+    import csv
+    import os
+
+    from bot.telegram_app import build_service
+
+    _, service = build_service(config, _load(config))
+    requests = service.store.requests()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # health data: owner only
+    with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["number", "received", "name", "phone", "best_time", "note", "status", "handled"])
+        for request in requests:
+            writer.writerow(
+                [
+                    request.id,
+                    service._when(request.created_at),
+                    _safe_cell(request.name),
+                    _safe_cell(request.phone),
+                    request.preferred_time,
+                    _safe_cell(request.note),
+                    request.status,
+                    service._when(request.handled_at) if request.handled_at else "",
+                ]
+            )
+    print(f"{len(requests)} request(s) written to {path}")
+    return 0
+
+
+def _safe_cell(value: str) -> str:
+    """Stop spreadsheet formula injection: a cell starting with = + - @ is read as text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") and not value[1:2].isdigit() else value
+
+
+def cmd_report(config: Config, limit: int) -> int:
+    """The most frequent questions the bot could not answer, grouped by similarity."""
+    from bot.report import group_questions
+    from bot.telegram_app import build_service
+
+    store, _ = build_service(config, _load(config))
+    groups = group_questions(store.unanswered())
+    if not groups:
+        print("No unanswered questions are stored.")
+        return 0
+    print(f"{'times':>5}  question (and similar ones)")
+    for group in groups[:limit]:
+        print(f"{len(group):>5}  {group[0]}")
+        for other in list(dict.fromkeys(group[1:]))[:3]:
+            print(f"{'':>5}    ~ {other}")
+    return 0
 
 
 def cmd_run(config: Config) -> int:
@@ -69,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("chat", help="talk to the bot in this terminal")
     commands.add_parser("run", help="run the bot on Telegram (needs TELEGRAM_BOT_TOKEN)")
     commands.add_parser("check", help="validate the knowledge base")
+    export = commands.add_parser("export-requests", help="write the call-back requests to a CSV file")
+    export.add_argument("--csv", required=True, metavar="FILE")
+    report = commands.add_parser("report", help="the questions the bot could not answer, most frequent first")
+    report.add_argument("--limit", type=int, default=20)
     args = parser.parse_args(argv)
     try:
         config = load_config()
@@ -82,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(config)
         if command == "chat":
             return cmd_chat(config)
+        if command == "export-requests":
+            return cmd_export(config, args.csv)
+        if command == "report":
+            return cmd_report(config, args.limit)
         return cmd_run(config)
     except (ConfigError, StoreError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
@@ -89,8 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ContentError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
-        print("the bot cannot start until the knowledge base is fixed (python -m bot check).",
-              file=sys.stderr)
+        print("the bot cannot start until the knowledge base is fixed (python -m bot check).", file=sys.stderr)
         return EXIT_CONTENT
 
 

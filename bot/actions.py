@@ -11,9 +11,23 @@ from dataclasses import dataclass
 
 MAX_CALLBACK_BYTES = 64
 SELFCHECK_CHOICES = {"y": "yes", "n": "no", "u": "unsure", "b": "back", "x": "stop", "c": "continue"}
-SIMPLE_ACTIONS = ("menu", "ask", "urgent", "book", "selfcheck", "none")
+SIMPLE_ACTIONS = ("menu", "ask", "urgent", "book", "selfcheck", "none", "callback", "forget", "keep")
+CALLBACK_STEP_CODES = {"t": "time", "n": "note", "s": "summary", "k": "consent", "a": "any"}
+CALLBACK_CHOICES = {
+    "m": "morning",
+    "f": "afternoon",
+    "e": "evening",
+    "a": "any",
+    "s": "skip",
+    "c": "confirm",
+    "r": "restart",
+    "y": "agree",
+    "x": "cancel",
+}
 _ANSWER = re.compile(r"a:([a-z][a-z0-9_]{0,23})")
 _SELFCHECK = re.compile(r"s:([0-9a-z]{1,8}):(\d{1,2}):([ynubxc])")
+_CALLBACK = re.compile(r"c:([tnska]):([mfeascryx])")
+_STAFF = re.compile(r"st:([cu]):(\d{1,12})")
 
 
 @dataclass(frozen=True)
@@ -47,7 +61,31 @@ class SelfCheckAnswer:
         return f"s:{self.run}:{self.step}:{code}"
 
 
-Action = Simple | ShowAnswer | SelfCheckAnswer
+@dataclass(frozen=True)
+class CallbackChoice:
+    """A press in the call-back request; `step` is the step it was shown at ("any": any step)."""
+
+    step: str
+    choice: str
+
+    def encode(self) -> str:
+        step = next(k for k, v in CALLBACK_STEP_CODES.items() if v == self.step)
+        choice = next(k for k, v in CALLBACK_CHOICES.items() if v == self.choice)
+        return f"c:{step}:{choice}"
+
+
+@dataclass(frozen=True)
+class StaffAction:
+    """A staff member marks a call-back request: contacted, or could not reach (unreachable)."""
+
+    request_id: int
+    outcome: str  # contacted | unreachable
+
+    def encode(self) -> str:
+        return f"st:{'c' if self.outcome == 'contacted' else 'u'}:{self.request_id}"
+
+
+Action = Simple | ShowAnswer | SelfCheckAnswer | CallbackChoice | StaffAction
 
 
 def decode(data: str) -> Action | None:
@@ -58,4 +96,8 @@ def decode(data: str) -> Action | None:
         return ShowAnswer(match.group(1))
     if match := _SELFCHECK.fullmatch(data):
         return SelfCheckAnswer(match.group(1), int(match.group(2)), SELFCHECK_CHOICES[match.group(3)])
+    if match := _CALLBACK.fullmatch(data):
+        return CallbackChoice(CALLBACK_STEP_CODES[match.group(1)], CALLBACK_CHOICES[match.group(2)])
+    if match := _STAFF.fullmatch(data):
+        return StaffAction(int(match.group(2)), "contacted" if match.group(1) == "c" else "unreachable")
     return None

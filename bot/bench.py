@@ -183,9 +183,7 @@ def evaluate(understander: Understander, items: Iterable[Item], oos_ids: frozens
             elif match.outcome == "did_you_mean":
                 quality.suggested += 1
         if best != item.expect or match.outcome != "answer":
-            quality.failures.append(
-                f"{item.expect} [{match.outcome}: {scores}]: {item.text}"
-            )
+            quality.failures.append(f"{item.expect} [{match.outcome}: {scores}]: {item.text}")
     return quality
 
 
@@ -204,9 +202,7 @@ class Naive:
                 self.owners.append(entry)
 
     def best(self, text: str) -> Entry | None:
-        found = process.extractOne(
-            text, self.questions, scorer=fuzz.WRatio, processor=utils.default_process
-        )
+        found = process.extractOne(text, self.questions, scorer=fuzz.WRatio, processor=utils.default_process)
         return self.owners[found[2]] if found else None
 
 
@@ -290,9 +286,7 @@ _VOWELS = "aeiou"
 
 
 def _pseudo_word(rng: random.Random) -> str:
-    return "".join(
-        rng.choice(_CONSONANTS) + rng.choice(_VOWELS) for _ in range(rng.randint(2, 4))
-    )
+    return "".join(rng.choice(_CONSONANTS) + rng.choice(_VOWELS) for _ in range(rng.randint(2, 4)))
 
 
 def _vary(text: str, rng: random.Random) -> str:
@@ -345,9 +339,7 @@ def measure_speed(knowledge: Knowledge, texts: Sequence[str], rounds: int) -> tu
     return speed, understander
 
 
-def naive_speed(
-    naive: Naive, texts: Sequence[str], rounds: int, warm_up: bool = True
-) -> tuple[float, float]:
+def naive_speed(naive: Naive, texts: Sequence[str], rounds: int, warm_up: bool = True) -> tuple[float, float]:
     timings = latencies_ns(naive.best, texts, rounds, warm_up)
     return percentile_ms(timings, 0.5), percentile_ms(timings, 0.99)
 
@@ -420,18 +412,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         "false alarms": quality.false_alarm_rate <= TARGET_FALSE_ALARMS,
         "p99": speed.p99_ms <= TARGET_P99_MS,
     }
-    row("top-1 accuracy in scope", lambda q: _pct(q.accuracy), _pct(naive_accuracy), "≥ 95 %",
-        _verdict(checks["accuracy"]))
+    row(
+        "top-1 accuracy in scope",
+        lambda q: _pct(q.accuracy),
+        _pct(naive_accuracy),
+        "≥ 95 %",
+        _verdict(checks["accuracy"]),
+    )
     row("answered directly and right", lambda q: _pct(q.answered_rate), "—", "high", "")
     row("right but only as 'did you mean'", lambda q: str(q.suggested), "—", "close calls", "")
-    row("out-of-scope rejection", lambda q: _pct(q.rejection), _pct(naive_rejection), "≥ 90 %",
-        _verdict(checks["rejection"]))
-    row("red-flag recall", lambda q: _pct(q.red_flag_recall), "0 % (no triage)", "100 %",
-        _verdict(checks["red flag recall"]))
-    row("crisis recall", lambda q: _pct(q.crisis_recall), "0 % (no triage)", "100 %",
-        _verdict(checks["crisis recall"]))
-    row("false alarms", lambda q: f"{q.false_alarms} ({_pct(q.false_alarm_rate)})", "—", "≤ 2 %",
-        _verdict(checks["false alarms"]))
+    row(
+        "out-of-scope rejection",
+        lambda q: _pct(q.rejection),
+        _pct(naive_rejection),
+        "≥ 90 %",
+        _verdict(checks["rejection"]),
+    )
+    row(
+        "red-flag recall",
+        lambda q: _pct(q.red_flag_recall),
+        "0 % (no triage)",
+        "100 %",
+        _verdict(checks["red flag recall"]),
+    )
+    row("crisis recall", lambda q: _pct(q.crisis_recall), "0 % (no triage)", "100 %", _verdict(checks["crisis recall"]))
+    row(
+        "false alarms",
+        lambda q: f"{q.false_alarms} ({_pct(q.false_alarm_rate)})",
+        "—",
+        "≤ 2 %",
+        _verdict(checks["false alarms"]),
+    )
     lines += [
         "",
         "| speed and memory | ours | naive WRatio | ratio naive/ours | target | verdict |",

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.content import SETTING_ENV
 
@@ -39,6 +40,11 @@ class Config:
     knowledge_dir: Path
     log_level: str
     clinic_overrides: Mapping[str, str] = field(default_factory=dict)
+    staff_user_ids: tuple[int, ...] = ()
+    data_key: str | None = None
+    key_file: Path = Path("secrets/data.key")
+    request_retention_days: int = 30
+    timezone: str = "Asia/Tokyo"
 
     def require_token(self) -> str:
         """The token, or a ConfigError explaining what to put in .env."""
@@ -85,13 +91,25 @@ def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = No
         value = merged.get(name, "").strip()
         return value or None
 
-    staff_ids = []
-    for part in (get("STAFF_CHAT_ID") or "").replace(";", ",").split(","):
-        if part.strip():
-            try:
-                staff_ids.append(int(part.strip()))
-            except ValueError as error:
-                raise ConfigError(f"STAFF_CHAT_ID: '{part.strip()}' is not a chat id (a number)") from error
+    def ids(name: str) -> list[int]:
+        found = []
+        for part in (get(name) or "").replace(";", ",").split(","):
+            if part.strip():
+                try:
+                    found.append(int(part.strip()))
+                except ValueError as error:
+                    raise ConfigError(f"{name}: '{part.strip()}' is not a Telegram id (a number)") from error
+        return found
+
+    staff_ids = ids("STAFF_CHAT_ID")
+    retention = get("REQUEST_RETENTION_DAYS") or "30"
+    if not (retention.isascii() and retention.isdigit()) or not 1 <= int(retention) <= 3650:
+        raise ConfigError(f"REQUEST_RETENTION_DAYS: '{retention}' is not a number of days (1-3650)")
+    timezone = get("CLINIC_TIMEZONE") or "Asia/Tokyo"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigError(f"CLINIC_TIMEZONE: '{timezone}' is not a time zone (e.g. Asia/Tokyo)") from error
     port_text = get("WEBHOOK_PORT") or "8443"
     if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise ConfigError(f"WEBHOOK_PORT: '{port_text}' is not a port number (1-65535)")
@@ -113,6 +131,11 @@ def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = No
         knowledge_dir=knowledge_dir,
         log_level=log_level,
         clinic_overrides=overrides,
+        staff_user_ids=tuple(ids("STAFF_USER_IDS")),
+        data_key=get("DATA_KEY"),
+        key_file=Path(get("KEY_FILE") or "secrets/data.key"),
+        request_retention_days=int(retention),
+        timezone=timezone,
     )
 
 

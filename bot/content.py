@@ -20,7 +20,7 @@ import yaml
 from bot.telegram_html import html_problems, visible_length
 
 ENTRY_KINDS = ("article", "clinic", "out_of_scope", "smalltalk")
-ENTRY_OFFERS = ("selfcheck", "book")
+ENTRY_OFFERS = ("selfcheck", "book", "callback")
 MAX_ANSWER_CHARS = 600
 MAX_TITLE_CHARS = 40
 MAX_ID_CHARS = 24
@@ -49,20 +49,110 @@ SETTING_ENV = {
 # The keys the code asks for; the words behind them live in ui.yaml and selfcheck.yaml.
 UI_TEXT_KEYS = frozenset(
     {
-        "start", "help", "menu", "ask_prompt", "fallback", "did_you_mean", "source", "book",
-        "privacy", "cancelled", "nothing_to_cancel", "unknown_command", "non_text", "group_hint",
-        "empty", "stale_button", "unknown_button", "urgent_info", "too_long",
+        "start",
+        "help",
+        "menu",
+        "ask_prompt",
+        "fallback",
+        "did_you_mean",
+        "source",
+        "book",
+        "privacy",
+        "cancelled",
+        "nothing_to_cancel",
+        "unknown_command",
+        "non_text",
+        "group_hint",
+        "empty",
+        "stale_button",
+        "unknown_button",
+        "urgent_info",
+        "too_long",
     }
 )
 UI_TOAST_KEYS = frozenset({"stale_button", "unknown_button"})
-UI_BUTTON_KEYS = frozenset(
-    {"ask", "selfcheck", "book", "urgent", "menu", "none_of_these", "open_private"}
+UI_BUTTON_KEYS = frozenset({"ask", "selfcheck", "book", "urgent", "menu", "none_of_these", "open_private"})
+UI_COMMAND_KEYS = frozenset({"start", "help", "selfcheck", "book", "privacy", "cancel", "forget"})
+CALLBACK_TEXT_KEYS = frozenset(
+    {
+        "ask_name",
+        "bad_name",
+        "ask_phone",
+        "bad_phone",
+        "phone_ok",
+        "ask_time",
+        "ask_note",
+        "note_too_long",
+        "summary",
+        "no_note",
+        "consent",
+        "received",
+        "cancelled",
+        "forget_confirm",
+        "forget_done",
+        "forget_kept",
+    }
 )
-UI_COMMAND_KEYS = frozenset({"start", "help", "selfcheck", "book", "privacy", "cancel"})
+CALLBACK_BUTTON_KEYS = frozenset(
+    {
+        "request",
+        "share_phone",
+        "cancel",
+        "morning",
+        "afternoon",
+        "evening",
+        "any",
+        "skip",
+        "confirm",
+        "restart",
+        "agree",
+        "forget",
+        "keep",
+    }
+)
+STAFF_TEXT_KEYS = frozenset(
+    {
+        "request",
+        "status_contacted",
+        "status_unreachable",
+        "deleted",
+        "not_available",
+        "open_requests",
+        "no_open_requests",
+        "stats",
+        "button_contacted",
+        "button_unreachable",
+    }
+)
+_REQUEST_FIELDS = frozenset({"name", "patient_phone", "time", "note"})
+CALLBACK_PLACEHOLDERS = {
+    "ask_phone": frozenset({"name"}),
+    "phone_ok": frozenset({"patient_phone"}),
+    "note_too_long": frozenset({"length", "limit"}),
+    "summary": _REQUEST_FIELDS,
+    "consent": frozenset({"retention_days"}),
+    "received": frozenset({"name", "time"}),
+    "forget_done": frozenset({"requests"}),
+}
+STAFF_PLACEHOLDERS = {
+    "request": _REQUEST_FIELDS | {"number", "received"},
+    "status_contacted": frozenset({"when"}),
+    "status_unreachable": frozenset({"when"}),
+    "deleted": frozenset({"number"}),
+    "open_requests": frozenset({"count"}),
+    "stats": frozenset({"conversations", "selfchecks", "bookings", "requests", "unanswered"}),
+}
 SELFCHECK_TEXT_KEYS = frozenset(
     {
-        "intro", "progress", "screening_urgent", "result_some", "result_none", "result_unsure",
-        "self_care", "offer", "stopped",
+        "intro",
+        "progress",
+        "screening_urgent",
+        "result_some",
+        "result_none",
+        "result_unsure",
+        "self_care",
+        "offer",
+        "stopped",
     }
 )
 SELFCHECK_BUTTON_KEYS = frozenset({"start", "yes", "no", "unsure", "back", "stop", "continue"})
@@ -183,6 +273,26 @@ class UiTexts:
 
 
 @dataclass(frozen=True)
+class CallbackTexts:
+    """The call-back request's texts and buttons, and what staff see."""
+
+    texts: Mapping[str, str]
+    buttons: Mapping[str, str]
+    staff: Mapping[str, str]
+
+    def text(self, key: str, **values: str) -> str:
+        return _format_escaped(self.texts[key], values)
+
+    def staff_text(self, key: str, **values: str) -> str:
+        return _format_escaped(self.staff[key], values)
+
+
+def _format_escaped(template: str, values: Mapping[str, str]) -> str:
+    """Fill {placeholders} with values escaped for Telegram HTML (patients' words included)."""
+    return template.format_map({name: html.escape(str(value), quote=True) for name, value in values.items()})
+
+
+@dataclass(frozen=True)
 class Knowledge:
     entries: Mapping[str, Entry]
     settings: ClinicSettings
@@ -190,6 +300,7 @@ class Knowledge:
     selfcheck: SelfCheckSpec
     ui: UiTexts
     language: Language
+    callback: CallbackTexts
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -274,9 +385,7 @@ def _check_fields(
     return ok
 
 
-def _string_list(
-    value: Any, report: _Report, file: Path, entry: str | None, field: str
-) -> tuple[str, ...]:
+def _string_list(value: Any, report: _Report, file: Path, entry: str | None, field: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
@@ -350,9 +459,7 @@ def _load_settings(root: Path, overrides: Mapping[str, str], report: _Report) ->
     return ClinicSettings(**values, crisis_lines=tuple(lines), placeholders=tuple(placeholders))
 
 
-def _load_entries(
-    root: Path, values: Mapping[str, str], sources: tuple[str, ...], report: _Report
-) -> dict[str, Entry]:
+def _load_entries(root: Path, values: Mapping[str, str], sources: tuple[str, ...], report: _Report) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     named: set[str] = set()
     files = sorted((root / "entries").glob("*.yaml"))
@@ -399,10 +506,17 @@ def _load_entry(
 ) -> Entry | None:
     name = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
     required: dict[str, type | tuple[type, ...]] = {
-        "id": str, "title": str, "questions": list, "answer": str, "follow_ups": list,
+        "id": str,
+        "title": str,
+        "questions": list,
+        "answer": str,
+        "follow_ups": list,
     }
     optional: dict[str, type | tuple[type, ...]] = {
-        "synonyms": list, "menu": bool, "source": str, "offers": list,
+        "synonyms": list,
+        "menu": bool,
+        "source": str,
+        "offers": list,
     }
     if kind == "article":
         required["source"] = str
@@ -431,9 +545,7 @@ def _load_entry(
     answer = _fill(raw["answer"].strip(), values, report, file, name, "answer")
     _check_html(answer, report, file, name, "answer")
     if visible_length(answer) > MAX_ANSWER_CHARS:
-        report.add(
-            file, f"{visible_length(answer)} characters, at most {MAX_ANSWER_CHARS}", name, "answer"
-        )
+        report.add(file, f"{visible_length(answer)} characters, at most {MAX_ANSWER_CHARS}", name, "answer")
     if len(report.problems) > problems_before:
         return None
     return Entry(
@@ -487,7 +599,11 @@ def _load_ui(root: Path, values: Mapping[str, str], report: _Report) -> UiTexts:
     data = _read_yaml(file, report) or {}
     sections = {"texts": dict, "buttons": dict, "commands": dict, "sources": list}
     _check_fields(data, sections, {}, report, file)
-    extra = {"source": frozenset({"section"}), "too_long": frozenset({"limit"})}
+    extra = {
+        "source": frozenset({"section"}),
+        "too_long": frozenset({"limit"}),
+        "privacy": frozenset({"retention_days"}),
+    }
     texts = _load_text_table(data.get("texts"), UI_TEXT_KEYS, file, "texts", values, report, extra)
     for key in UI_TOAST_KEYS:
         if len(texts.get(key, "")) > MAX_TOAST_CHARS:
@@ -495,9 +611,7 @@ def _load_ui(root: Path, values: Mapping[str, str], report: _Report) -> UiTexts:
     buttons = _load_text_table(
         data.get("buttons"), UI_BUTTON_KEYS, file, "buttons", values, report, max_chars=MAX_TITLE_CHARS
     )
-    commands = _load_text_table(
-        data.get("commands"), UI_COMMAND_KEYS, file, "commands", values, report, max_chars=256
-    )
+    commands = _load_text_table(data.get("commands"), UI_COMMAND_KEYS, file, "commands", values, report, max_chars=256)
     sources = _string_list(data.get("sources"), report, file, None, "sources")
     return UiTexts(texts=texts, buttons=buttons, commands=commands, sources=sources)
 
@@ -594,6 +708,20 @@ def _load_selfcheck(root: Path, values: Mapping[str, str], report: _Report) -> S
     return SelfCheckSpec(screening=screening, questions=tuple(questions), texts=texts, buttons=buttons)
 
 
+def _load_callback(root: Path, values: Mapping[str, str], report: _Report) -> CallbackTexts:
+    file = root / "callback.yaml"
+    data = _read_yaml(file, report) or {}
+    _check_fields(data, {"texts": dict, "buttons": dict, "staff": dict}, {}, report, file)
+    texts = _load_text_table(
+        data.get("texts"), CALLBACK_TEXT_KEYS, file, "texts", values, report, CALLBACK_PLACEHOLDERS
+    )
+    buttons = _load_text_table(
+        data.get("buttons"), CALLBACK_BUTTON_KEYS, file, "buttons", values, report, max_chars=MAX_TITLE_CHARS
+    )
+    staff = _load_text_table(data.get("staff"), STAFF_TEXT_KEYS, file, "staff", values, report, STAFF_PLACEHOLDERS)
+    return CallbackTexts(texts, buttons, staff)
+
+
 def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Knowledge:
     """Load and validate every file under `root`; raise ContentError listing all problems."""
     root = root.resolve()
@@ -610,6 +738,7 @@ def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Kn
     )
     safety = _load_safety(root, values, help_lines, report)
     selfcheck = _load_selfcheck(root, values, report)
+    callback = _load_callback(root, values, report)
     if report.problems:
         raise ContentError(report.problems)
     warnings = tuple(
@@ -617,4 +746,4 @@ def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Kn
         f"'{getattr(settings, name)}'; set {SETTING_ENV[name]} in .env"
         for name in settings.placeholders
     )
-    return Knowledge(entries, settings, safety, selfcheck, ui, language, warnings)
+    return Knowledge(entries, settings, safety, selfcheck, ui, language, callback, warnings)

@@ -8,11 +8,12 @@ then the knowledge base, then an honest fallback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot.actions import SelfCheckAnswer, ShowAnswer, Simple, decode
+from bot.actions import CallbackChoice, SelfCheckAnswer, ShowAnswer, Simple, decode
+from bot.callback_flow import CallbackFlow, FlowResult
 from bot.content import Entry, Knowledge
-from bot.replies import Button, Event, Keyboard, Reply, UserInput
+from bot.replies import Button, Effect, Event, Keyboard, Reply, UserInput
 from bot.selfcheck import SelfCheck
 from bot.state import ConversationState
 from bot.text import normalise
@@ -33,14 +34,19 @@ class Turn:
     state: ConversationState
     toast: str | None = None
     events: tuple[Event, ...] = ()
+    effects: tuple[Effect, ...] = ()
 
 
 class Dialogue:
-    def __init__(self, knowledge: Knowledge, understander: Understander | None = None) -> None:
+    def __init__(
+        self, knowledge: Knowledge, understander: Understander | None = None, request_retention_days: int = 30
+    ) -> None:
         self.knowledge = knowledge
         self.ui = knowledge.ui
         self.understander = understander or Understander(knowledge)
         self.selfcheck = SelfCheck(knowledge)
+        self.callback = CallbackFlow(knowledge, request_retention_days)
+        self.retention_days = request_retention_days
         spec = knowledge.selfcheck
         self._typed_choices = {
             normalise(spec.buttons[choice]): choice for choice in ("yes", "no", "unsure", "back", "stop")
@@ -53,7 +59,14 @@ class Dialogue:
             return self._command(state, user_input.value, user_input.payload)
         if user_input.kind == "action":
             return self._action(state, user_input.value)
+        if user_input.kind == "contact" and state.callback is not None and state.callback.step == "phone":
+            return self._flow(self.callback.contact(state, user_input.value))
         return Turn((Reply(self.ui.texts["non_text"], self.main_menu()),), state)
+
+    def _flow(self, result: FlowResult) -> Turn:
+        if result.stale:
+            return Turn((), result.state, toast=self.ui.texts["stale_button"])
+        return Turn(result.replies, result.state, events=result.events, effects=result.effects)
 
     # ------------------------------------------------------------------ typed text
 
@@ -66,6 +79,8 @@ class Dialogue:
             reply = Reply(self.knowledge.safety[level].reply)  # no buttons: no menu, no offer
             event = Event("triage", {"level": level, "rule": understanding.triage.rule})
             return Turn((reply,), state, events=(event,))
+        if state.callback is not None and (flow := self.callback.typed(state, text)) is not None:
+            return self._flow(flow)
         if state.selfcheck is not None and (choice := self._typed_choices.get(normalise(text))):
             progress = state.selfcheck
             if progress.step == 0 and progress.screening_unsure and choice == "unsure":
@@ -120,10 +135,20 @@ class Dialogue:
         if name == "book":
             return Turn((self.book(),), state, events=(Event("booking_shown"),))
         if name == "privacy":
-            return Turn((Reply(self.ui.texts["privacy"], self._menu_only()),), state)
+            privacy = self.ui.text("privacy", retention_days=str(self.retention_days))
+            return Turn((Reply(privacy, self._menu_only()),), state)
+        if name == "forget":
+            buttons = (
+                (Button(self.knowledge.callback.buttons["forget"], action=Simple("forget").encode()),),
+                (Button(self.knowledge.callback.buttons["keep"], action=Simple("keep").encode()),),
+            )
+            forget = Reply(self.knowledge.callback.text("forget_confirm"), buttons)
+            return Turn((forget,), replace(state, forgetting=True))
         if name == "menu":
             return Turn((Reply(self.ui.texts["menu"], self.main_menu()),), state)
         if name == "cancel":
+            if state.callback is not None:
+                return self._flow(self.callback.cancel(state))
             if state.selfcheck is not None:
                 stopped = Reply(self.knowledge.selfcheck.texts["stopped"], self._menu_only())
                 return Turn((stopped,), state.with_selfcheck(None), events=(Event("selfcheck_stopped"),))
@@ -142,6 +167,8 @@ class Dialogue:
                 if result.reply is None:  # late or repeated: the newest message is right there
                     return Turn((), state, toast=self.ui.texts["stale_button"])
                 return Turn((result.reply,), result.state, events=result.events)
+        if isinstance(action, CallbackChoice):
+            return self._flow(self.callback.press(state, action))
         if isinstance(action, ShowAnswer) and action.entry_id in self.knowledge.entries:
             entry = self.knowledge.entries[action.entry_id]
             return Turn(self.answer(entry), state, events=(Event("answered", {"entry": entry.id, "score": None}),))
@@ -161,6 +188,16 @@ class Dialogue:
             return Turn((Reply(self.ui.texts["urgent_info"], self._menu_only()),), state)
         if name == "none":
             return Turn((Reply(self.ui.texts["fallback"], self.main_menu()),), state)
+        if name == "callback":
+            return self._flow(self.callback.start(state))
+        if name in ("forget", "keep"):
+            if not state.forgetting:
+                return Turn((), state, toast=self.ui.texts["stale_button"])
+            if name == "keep":
+                kept = Reply(self.knowledge.callback.text("forget_kept"), self._menu_only(), replaces_pressed=True)
+                return Turn((kept,), replace(state, forgetting=False))
+            # The service deletes everything in the same transaction and says what it deleted.
+            return Turn((), ConversationState(), effects=(Effect("forget"),), events=(Event("forgotten"),))
         return Turn((Reply(self.ui.texts["menu"], self.main_menu()),), state)
 
     def _start_selfcheck(self, state: ConversationState) -> Turn:
@@ -186,6 +223,8 @@ class Dialogue:
             offers.append(Button(self.ui.buttons["selfcheck"], action=Simple("selfcheck").encode()))
         if "book" in entry.offers:
             offers.append(Button(self.ui.buttons["book"], url=self.knowledge.settings.booking_url))
+        if "callback" in entry.offers:
+            offers.append(Button(self.knowledge.callback.buttons["request"], action=Simple("callback").encode()))
         if offers:
             rows.append(tuple(offers))
         rows.append((Button(self.ui.buttons["menu"], action=Simple("menu").encode()),))
@@ -194,6 +233,7 @@ class Dialogue:
     def book(self) -> Reply:
         buttons = (
             (Button(self.ui.buttons["book"], url=self.knowledge.settings.booking_url),),
+            (Button(self.knowledge.callback.buttons["request"], action=Simple("callback").encode()),),
             (Button(self.ui.buttons["menu"], action=Simple("menu").encode()),),
         )
         return Reply(self.ui.texts["book"], buttons)
@@ -206,6 +246,7 @@ class Dialogue:
                 Button(buttons["selfcheck"], action=Simple("selfcheck").encode()),
             ),
             (Button(buttons["book"], action=Simple("book").encode()),),
+            (Button(self.knowledge.callback.buttons["request"], action=Simple("callback").encode()),),
             (Button(buttons["urgent"], action=Simple("urgent").encode()),),
         )
 

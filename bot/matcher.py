@@ -103,9 +103,7 @@ class _IndexedEntry:
         )
         self.texts = tuple(example.text for example in self.examples)
 
-    def score(
-        self, message: _Message, coverage: float, synonym_hits: float, idf: dict[str, float]
-    ) -> float:
+    def score(self, message: _Message, coverage: float, synonym_hits: float, idf: dict[str, float]) -> float:
         """This entry's 0-100 score for the message, given the first-pass coverage."""
         example = 0.0
         for candidate in self.examples:
@@ -128,9 +126,7 @@ class _IndexedEntry:
             # "yoga while pregnant", "pills for insomnia": when the message names a topic the
             # article does not cover, honestly saying so beats answering the part it does.
             bonus = OUT_OF_SCOPE_BONUS * min(1.0, synonym_hits)
-        return bonus + 100 * (
-            WEIGHT_COVERAGE * coverage + WEIGHT_EXAMPLE * example + WEIGHT_EVIDENCE * evidence
-        )
+        return bonus + 100 * (WEIGHT_COVERAGE * coverage + WEIGHT_EXAMPLE * example + WEIGHT_EVIDENCE * evidence)
 
 
 @dataclass(frozen=True)

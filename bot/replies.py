@@ -33,6 +33,10 @@ class Reply:
     text: str
     buttons: Keyboard = ()
     replaces_pressed: bool = False
+    # A button under the typing field that shares the patient's phone number (Telegram only
+    # allows it on its own keyboard, not with `buttons`), and whether to remove such a keyboard.
+    share_contact: str | None = None
+    remove_keyboard: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,16 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-InputKind = Literal["text", "command", "action", "unsupported"]
+@dataclass(frozen=True)
+class Effect:
+    """Something the core asks the service to do in the same transaction as the new state:
+    `save_request` (data: name, phone, time, note) or `forget` (delete this patient's data)."""
+
+    kind: str
+    data: dict[str, str] = field(default_factory=dict)
+
+
+InputKind = Literal["text", "command", "action", "contact", "unsupported"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,10 @@ class UserInput:
     @classmethod
     def action(cls, data: str) -> UserInput:
         return cls("action", data)
+
+    @classmethod
+    def contact(cls, phone: str) -> UserInput:
+        return cls("contact", phone)
 
     @classmethod
     def unsupported(cls) -> UserInput:

@@ -31,6 +31,7 @@ class SelfCheck:
         self.spec = knowledge.selfcheck
         self.ui = knowledge.ui
         self.settings = knowledge.settings
+        self.callback_label = knowledge.callback.buttons["request"]
         self.total = len(self.spec.questions)
 
     # ------------------------------------------------------------------ transitions
@@ -99,9 +100,7 @@ class SelfCheck:
             return None
         return self._render(state.selfcheck, edit=False)
 
-    def _screening(
-        self, state: ConversationState, progress: SelfCheckProgress, choice: str, edit: bool
-    ) -> StepResult:
+    def _screening(self, state: ConversationState, progress: SelfCheckProgress, choice: str, edit: bool) -> StepResult:
         if choice == "yes":
             text = f"{self.spec.texts['screening_urgent']}\n{self.ui.texts['urgent_info']}"
             return StepResult(
@@ -132,9 +131,7 @@ class SelfCheck:
         question = self.spec.questions[progress.step - 1]
         progress_line = self.spec.texts["progress"].format(number=progress.step, total=self.total)
         text = f"{progress_line}\n{question.text}"
-        answer_row = tuple(
-            Button(self.spec.buttons[choice], action=self._code(progress, choice)) for choice in ANSWERS
-        )
+        answer_row = tuple(Button(self.spec.buttons[choice], action=self._code(progress, choice)) for choice in ANSWERS)
         control_row = (
             Button(self.spec.buttons["back"], action=self._code(progress, "back")),
             Button(self.spec.buttons["stop"], action=self._code(progress, "stop")),
@@ -142,9 +139,7 @@ class SelfCheck:
         return Reply(text, (answer_row, control_row), replaces_pressed=edit)
 
     def _screening_buttons(self, progress: SelfCheckProgress) -> Keyboard:
-        answer_row = tuple(
-            Button(self.spec.buttons[choice], action=self._code(progress, choice)) for choice in ANSWERS
-        )
+        answer_row = tuple(Button(self.spec.buttons[choice], action=self._code(progress, choice)) for choice in ANSWERS)
         return (answer_row, (Button(self.spec.buttons["stop"], action=self._code(progress, "stop")),))
 
     def _result(self, answers: tuple[str, ...], edit: bool) -> Reply:
@@ -166,6 +161,7 @@ class SelfCheck:
         parts += [texts["self_care"], texts["offer"]]
         buttons = (
             (Button(self.ui.buttons["book"], url=self.settings.booking_url),),
+            (Button(self.callback_label, action=Simple("callback").encode()),),
             (Button(self.ui.buttons["menu"], action=Simple("menu").encode()),),
         )
         return Reply("\n\n".join(parts), buttons, replaces_pressed=edit)
@@ -186,4 +182,3 @@ def _base36(number: int) -> str:
         out = digits[remainder] + out
         if number == 0:
             return out[-8:]
-

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 STATE_VERSION = 1
+CALLBACK_STEPS = ("name", "phone", "time", "note", "summary", "consent")
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,28 @@ class SelfCheckProgress:
 
 
 @dataclass(frozen=True)
+class CallbackDraft:
+    """A call-back request being filled in. Personal data: the store keeps states encrypted."""
+
+    step: str  # name, phone, time, note, summary, consent
+    name: str = ""
+    phone: str = ""
+    time: str = ""  # morning, afternoon, evening, any
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class ConversationState:
     selfcheck: SelfCheckProgress | None = None
     checks_started: int = 0  # also gives each check its run id
+    callback: CallbackDraft | None = None
+    forgetting: bool = False  # /forget asked; waiting for the confirm button
 
     def with_selfcheck(self, progress: SelfCheckProgress | None) -> ConversationState:
         return replace(self, selfcheck=progress)
+
+    def with_callback(self, draft: CallbackDraft | None) -> ConversationState:
+        return replace(self, callback=draft)
 
     def to_json(self) -> str:
         data: dict[str, Any] = {"v": STATE_VERSION, **asdict(self)}
@@ -51,6 +68,17 @@ class ConversationState:
                     answers=tuple(str(answer) for answer in progress.get("answers", ())),
                     screening_unsure=bool(progress.get("screening_unsure", False)),
                 )
-            return cls(selfcheck=selfcheck, checks_started=int(data.get("checks_started", 0)))
+            draft = data.get("callback")
+            callback = None
+            if draft is not None:
+                callback = CallbackDraft(**{key: str(draft.get(key, "")) for key in CallbackDraft.__dataclass_fields__})
+                if callback.step not in CALLBACK_STEPS:
+                    callback = None
+            return cls(
+                selfcheck=selfcheck,
+                checks_started=int(data.get("checks_started", 0)),
+                callback=callback,
+                forgetting=bool(data.get("forgetting", False)),
+            )
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls()

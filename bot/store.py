@@ -1,13 +1,15 @@
-"""SQLite storage: conversation state, a reply outbox, processed updates, counters.
+"""SQLite storage: conversation state, a reply outbox, call-back requests, counters.
 
-Why an outbox: a patient's turn is committed in one transaction (new state, the replies to
-send, the update's id) before anything is sent. If the process is killed after that, the
-replies are still in the outbox and go out at the next start; if it is killed before, the
-update is delivered again by Telegram and handled then. Either way nothing is lost, and an
-update already handled is never applied twice.
+Why an outbox: a turn is committed in one transaction (new state, replies to send, a saved
+request and its staff notifications, the update's id) before anything is sent. If the process
+dies after that, the outbox still holds the messages and they go out at the next start; if it
+dies before, Telegram delivers the update again. Nothing is lost, nothing is applied twice.
+Staff notifications are retried with backoff until Telegram accepts them, however long that
+takes; a reply to a patient is given up after MAX_PATIENT_ATTEMPTS.
 
-WAL mode with synchronous=NORMAL survives a killed process (SIGKILL) without losing a committed
-transaction; only a power cut may drop the last few, which is acceptable for this data.
+Personal data (states, queued messages, names, phone numbers, notes, unanswered questions) is
+encrypted with the data key (bot/crypto.py). WAL with synchronous=NORMAL survives a killed
+process without losing a committed transaction. All SQL is parameterised.
 """
 
 from __future__ import annotations
@@ -15,20 +17,25 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from bot.crypto import Cipher, DataKeyError, load_key, new_key
 from bot.replies import Button, Event, Reply
 
 DATABASE_NAME = "bot.sqlite3"
 STATE_RETENTION_DAYS = 30
 UPDATE_RETENTION_DAYS = 2
 UNANSWERED_RETENTION_DAYS = 90
+MAX_PATIENT_ATTEMPTS = 20
+MAX_BACKOFF_SECONDS = 300.0
 DAY = 86_400.0
+_KEY_CHECK = "spine-clinic-bot key check"
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS conversations (
     chat_id INTEGER PRIMARY KEY,
     state TEXT NOT NULL,
@@ -39,8 +46,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     chat_id INTEGER NOT NULL,
     payload TEXT NOT NULL,
     edit_message_id INTEGER,
+    request_id INTEGER,
     created_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_by_chat ON outbox (chat_id, id);
 CREATE TABLE IF NOT EXISTS processed_updates (
@@ -58,11 +67,30 @@ CREATE TABLE IF NOT EXISTS unanswered (
     text TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    patient_ref TEXT NOT NULL,
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    preferred_time TEXT NOT NULL,
+    note TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',
+    handled_at REAL,
+    handled_by TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_by_patient ON requests (patient_ref);
+CREATE TABLE IF NOT EXISTS request_messages (
+    request_id INTEGER NOT NULL,
+    chat_id INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    PRIMARY KEY (request_id, chat_id)
+);
 """
 
 
 class StoreError(Exception):
-    """The data directory or database cannot be used; the message says what to do."""
+    """The data directory, database or key cannot be used; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -71,125 +99,165 @@ class OutboxItem:
     chat_id: int
     reply: Reply
     edit_message_id: int | None
+    request_id: int | None
     attempts: int
+    due: bool = True
+
+    @property
+    def for_staff(self) -> bool:
+        return self.request_id is not None
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    id: int
+    name: str
+    phone: str
+    preferred_time: str
+    note: str
+    created_at: float
+    status: str
+    handled_at: float | None
 
 
 def _encode_reply(reply: Reply) -> str:
-    rows = [
-        [{"label": b.label, "action": b.action, "url": b.url} for b in row] for row in reply.buttons
-    ]
-    return json.dumps({"text": reply.text, "buttons": rows}, ensure_ascii=False, separators=(",", ":"))
+    rows = [[{"label": b.label, "action": b.action, "url": b.url} for b in row] for row in reply.buttons]
+    return json.dumps(
+        {
+            "text": reply.text,
+            "buttons": rows,
+            "share_contact": reply.share_contact,
+            "remove_keyboard": reply.remove_keyboard,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def _decode_reply(payload: str) -> Reply:
     data = json.loads(payload)
     buttons = tuple(
-        tuple(Button(b["label"], action=b.get("action"), url=b.get("url")) for b in row)
-        for row in data["buttons"]
+        tuple(Button(b["label"], action=b.get("action"), url=b.get("url")) for b in row) for row in data["buttons"]
     )
-    return Reply(data["text"], buttons)
+    return Reply(
+        data["text"],
+        buttons,
+        share_contact=data.get("share_contact"),
+        remove_keyboard=bool(data.get("remove_keyboard")),
+    )
 
 
 class Store:
     """One SQLite database under DATA_DIR, used from the bot's single event-loop thread."""
 
-    def __init__(self, data_dir: Path, clock: Any = time.time) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None,
+        key: bytes | None = None,
+        key_file: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`data_dir=None` keeps everything in memory (the terminal chat)."""
         self.clock = clock
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise StoreError(f"DATA_DIR {data_dir}: cannot create it ({error.strerror})") from error
-        self.path = data_dir / DATABASE_NAME
+        if data_dir is None:
+            self.path = Path(":memory:")
+        else:
+            try:
+                data_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreError(f"DATA_DIR {data_dir}: cannot create it ({error.strerror})") from error
+            self.path = data_dir / DATABASE_NAME
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            if data_dir is not None:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
-            with self._transaction():  # proves the directory and file are writable now
-                self.db.execute("CREATE TABLE IF NOT EXISTS _probe (x)")
-                self.db.execute("DROP TABLE _probe")
+            with self.transaction():  # proves the folder and file are writable now
+                self.db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('created', ?)", (str(clock()),))
         except sqlite3.Error as error:
             raise StoreError(
-                f"DATA_DIR {data_dir}: cannot write the database {self.path.name} ({error}); "
+                f"DATA_DIR {data_dir}: cannot write the database {DATABASE_NAME} ({error}); "
                 "check that the folder is writable and the disk is not full"
             ) from error
+        self.cipher = self._open_cipher(key, key_file, data_dir)
 
-    def _transaction(self) -> sqlite3.Connection:
-        return _Transaction(self.db)  # type: ignore[return-value]
+    def _open_cipher(self, key: bytes | None, key_file: Path | None, data_dir: Path | None) -> Cipher:
+        check = self.db.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
+        try:
+            if key is None and data_dir is None:
+                key = new_key()
+            if key is None:
+                key = load_key(None, key_file or Path("secrets/data.key"), create=check is None)
+            if key is None:
+                raise StoreError(
+                    f"the database in {data_dir} holds encrypted patient data but the data key is missing: "
+                    f"restore the key file {key_file} or set DATA_KEY in .env (the key it was created with)"
+                )
+            cipher = Cipher(key)
+            if check is None:
+                with self.transaction():
+                    self.db.execute(
+                        "INSERT INTO meta (name, value) VALUES ('key_check', ?)", (cipher.encrypt(_KEY_CHECK),)
+                    )
+            elif cipher.decrypt(check[0]) != _KEY_CHECK:
+                raise DataKeyError("key check failed")
+        except DataKeyError as error:
+            raise StoreError(
+                f"the data key does not fit the database in {data_dir} ({error}): use the key the data "
+                "was created with (DATA_KEY in .env or KEY_FILE)"
+            ) from error
+        return cipher
 
-    # ------------------------------------------------------------------ conversations
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; rolled back on any error."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ conversations (call inside a transaction)
 
     def load_state(self, chat_id: int) -> str | None:
         row = self.db.execute("SELECT state FROM conversations WHERE chat_id = ?", (chat_id,)).fetchone()
-        return row[0] if row else None
+        if not row:
+            return None
+        try:
+            return self.cipher.decrypt(row[0])
+        except DataKeyError:
+            return None  # a damaged row starts afresh rather than blocking the patient
+
+    def save_state(self, chat_id: int, state_json: str) -> None:
+        self.db.execute(
+            "INSERT INTO conversations (chat_id, state, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            (chat_id, self.cipher.encrypt(state_json), self.clock()),
+        )
 
     def is_processed(self, update_id: int) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM processed_updates WHERE update_id = ?", (update_id,)
-        ).fetchone()
-        return row is not None
+        return (
+            self.db.execute("SELECT 1 FROM processed_updates WHERE update_id = ?", (update_id,)).fetchone() is not None
+        )
 
-    def commit_turn(
-        self,
-        chat_id: int,
-        update_id: int | None,
-        state_json: str,
-        replies: Sequence[Reply],
-        pressed_message_id: int | None,
-        events: Iterable[Event] = (),
+    def mark_processed(self, update_id: int) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO processed_updates (update_id, processed_at) VALUES (?, ?)", (update_id, self.clock())
+        )
+
+    def queue(
+        self, chat_id: int, reply: Reply, edit_message_id: int | None = None, request_id: int | None = None
     ) -> None:
-        """Save a turn atomically: state, replies to send, the update as handled, counters."""
-        now = self.clock()
-        with self._transaction():
-            self.db.execute(
-                "INSERT INTO conversations (chat_id, state, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                (chat_id, state_json, now),
-            )
-            for reply in replies:
-                edit = pressed_message_id if reply.replaces_pressed else None
-                self.db.execute(
-                    "INSERT INTO outbox (chat_id, payload, edit_message_id, created_at) VALUES (?, ?, ?, ?)",
-                    (chat_id, _encode_reply(reply), edit, now),
-                )
-            if update_id is not None:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO processed_updates (update_id, processed_at) VALUES (?, ?)",
-                    (update_id, now),
-                )
-            self._record(events, now)
-
-    # ------------------------------------------------------------------ outbox
-
-    def pending(self, chat_id: int | None = None) -> list[OutboxItem]:
-        if chat_id is None:
-            rows = self.db.execute(
-                "SELECT id, chat_id, payload, edit_message_id, attempts FROM outbox ORDER BY id"
-            ).fetchall()
-        else:
-            rows = self.db.execute(
-                "SELECT id, chat_id, payload, edit_message_id, attempts FROM outbox WHERE chat_id = ? ORDER BY id",
-                (chat_id,),
-            ).fetchall()
-        return [OutboxItem(r[0], r[1], _decode_reply(r[2]), r[3], r[4]) for r in rows]
-
-    def mark_sent(self, item_id: int) -> None:
-        self.db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
-
-    def mark_attempt(self, item_id: int) -> None:
-        self.db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (item_id,))
-
-    def drop_chat_outbox(self, chat_id: int) -> int:
-        """Forget replies to a chat that can never receive them (the patient blocked the bot)."""
-        return self.db.execute("DELETE FROM outbox WHERE chat_id = ?", (chat_id,)).rowcount
-
-    # ------------------------------------------------------------------ counters and unanswered
+        self.db.execute(
+            "INSERT INTO outbox (chat_id, payload, edit_message_id, request_id, created_at) VALUES (?, ?, ?, ?, ?)",
+            (chat_id, self.cipher.encrypt(_encode_reply(reply)), edit_message_id, request_id, self.clock()),
+        )
 
     def record(self, events: Iterable[Event]) -> None:
-        with self._transaction():
-            self._record(events, self.clock())
-
-    def _record(self, events: Iterable[Event], now: float) -> None:
+        now = self.clock()
         day = time.strftime("%Y-%m-%d", time.gmtime(now))
         for event in events:
             self.db.execute(
@@ -199,23 +267,157 @@ class Store:
             )
             if event.kind == "unanswered" and event.data.get("text"):
                 self.db.execute(
-                    "INSERT INTO unanswered (text, created_at) VALUES (?, ?)", (event.data["text"], now)
+                    "INSERT INTO unanswered (text, created_at) VALUES (?, ?)",
+                    (self.cipher.encrypt(str(event.data["text"])), now),
                 )
+
+    # ------------------------------------------------------------------ requests (call inside a transaction)
+
+    def save_request(self, chat_id: int, name: str, phone: str, preferred_time: str, note: str) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO requests (patient_ref, name, phone, preferred_time, note, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                self.cipher.reference(chat_id),
+                self.cipher.encrypt(name),
+                self.cipher.encrypt(phone),
+                preferred_time,
+                self.cipher.encrypt(note),
+                self.clock(),
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def request(self, request_id: int) -> CallbackRequest | None:
+        row = self.db.execute(
+            "SELECT id, name, phone, preferred_time, note, created_at, status, handled_at FROM requests WHERE id = ?",
+            (request_id,),
+        ).fetchone()
+        return self._request(row) if row else None
+
+    def requests(self, status: str | None = None) -> list[CallbackRequest]:
+        sql = "SELECT id, name, phone, preferred_time, note, created_at, status, handled_at FROM requests"
+        rows = (
+            self.db.execute(sql + " WHERE status = ? ORDER BY id", (status,)).fetchall()
+            if status
+            else self.db.execute(sql + " ORDER BY id").fetchall()
+        )
+        return [self._request(row) for row in rows]
+
+    def _request(self, row: tuple) -> CallbackRequest:
+        return CallbackRequest(
+            id=row[0],
+            name=self.cipher.decrypt(row[1]),
+            phone=self.cipher.decrypt(row[2]),
+            preferred_time=row[3],
+            note=self.cipher.decrypt(row[4]),
+            created_at=row[5],
+            status=row[6],
+            handled_at=row[7],
+        )
+
+    def mark_request(self, request_id: int, status: str, handled_by: str) -> bool:
+        cursor = self.db.execute(
+            "UPDATE requests SET status = ?, handled_at = ?, handled_by = ? WHERE id = ?",
+            (status, self.clock(), handled_by, request_id),
+        )
+        return cursor.rowcount == 1
+
+    def request_messages(self, request_id: int) -> list[tuple[int, int]]:
+        return [
+            (row[0], row[1])
+            for row in self.db.execute(
+                "SELECT chat_id, message_id FROM request_messages WHERE request_id = ?", (request_id,)
+            )
+        ]
+
+    def forget(self, chat_id: int) -> dict[str, int]:
+        """Delete everything held about one patient; returns what was deleted, and the staff
+        messages of their requests (for the service to replace)."""
+        ref = self.cipher.reference(chat_id)
+        ids = [row[0] for row in self.db.execute("SELECT id FROM requests WHERE patient_ref = ?", (ref,))]
+        removed = {
+            "conversation": self.db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,)).rowcount,
+            "queued": self.db.execute("DELETE FROM outbox WHERE chat_id = ?", (chat_id,)).rowcount,
+            "requests": len(ids),
+        }
+        for request_id in ids:
+            self.db.execute("DELETE FROM outbox WHERE request_id = ? AND edit_message_id IS NULL", (request_id,))
+            self.db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+        return removed | {"request_ids": ids}  # type: ignore[dict-item]
+
+    # ------------------------------------------------------------------ outbox (own transactions)
+
+    def pending(self, chat_id: int | None = None, due_only: bool = False) -> list[OutboxItem]:
+        sql = "SELECT id, chat_id, payload, edit_message_id, request_id, attempts, next_attempt_at FROM outbox"
+        conditions, params = [], []
+        if chat_id is not None:
+            conditions.append("chat_id = ?")
+            params.append(chat_id)
+        if due_only:
+            conditions.append("next_attempt_at <= ?")
+            params.append(self.clock())
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        items = []
+        for row in self.db.execute(sql + " ORDER BY id", params).fetchall():
+            try:
+                reply = _decode_reply(self.cipher.decrypt(row[2]))
+            except (DataKeyError, ValueError, KeyError):
+                self.mark_sent(row[0])  # unreadable: it can never be sent
+                continue
+            items.append(OutboxItem(row[0], row[1], reply, row[3], row[4], row[5], row[6] <= self.clock()))
+        return items
+
+    def mark_sent(self, item_id: int, message_id: int | None = None) -> None:
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT request_id, chat_id, edit_message_id FROM outbox WHERE id = ?", (item_id,)
+            ).fetchone()
+            if row and row[0] is not None and row[2] is None and message_id is not None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO request_messages (request_id, chat_id, message_id) VALUES (?, ?, ?)",
+                    (row[0], row[1], message_id),
+                )
+            self.db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    def mark_failed(self, item: OutboxItem) -> bool:
+        """Count a failed attempt and schedule the next with backoff; False when given up."""
+        attempts = item.attempts + 1
+        if not item.for_staff and attempts >= MAX_PATIENT_ATTEMPTS:
+            self.mark_sent(item.id)
+            return False
+        delay = min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempts, 12))
+        self.db.execute(
+            "UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?",
+            (attempts, self.clock() + delay, item.id),
+        )
+        return True
+
+    def drop_chat_outbox(self, chat_id: int) -> int:
+        """Forget replies to a patient who can never receive them (they blocked the bot)."""
+        return self.db.execute("DELETE FROM outbox WHERE chat_id = ? AND request_id IS NULL", (chat_id,)).rowcount
+
+    # ------------------------------------------------------------------ reports
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT kind, SUM(count) FROM counters GROUP BY kind").fetchall()
         return {kind: int(total) for kind, total in rows}
 
     def unanswered(self) -> list[str]:
-        return [row[0] for row in self.db.execute("SELECT text FROM unanswered ORDER BY id")]
+        texts = []
+        for row in self.db.execute("SELECT text FROM unanswered ORDER BY id"):
+            try:
+                texts.append(self.cipher.decrypt(row[0]))
+            except DataKeyError:
+                continue
+        return texts
 
-    # ------------------------------------------------------------------ retention
-
-    def purge(self) -> dict[str, int]:
-        """Delete what the privacy notice says is not kept: old states, updates, questions."""
+    def purge(self, request_retention_days: int = 30) -> dict[str, int]:
+        """Delete what the privacy notice says is not kept."""
         now = self.clock()
-        with self._transaction():
-            removed = {
+        with self.transaction():
+            return {
                 "conversations": self.db.execute(
                     "DELETE FROM conversations WHERE updated_at < ?", (now - STATE_RETENTION_DAYS * DAY,)
                 ).rowcount,
@@ -225,28 +427,23 @@ class Store:
                 "unanswered": self.db.execute(
                     "DELETE FROM unanswered WHERE created_at < ?", (now - UNANSWERED_RETENTION_DAYS * DAY,)
                 ).rowcount,
+                "requests": self._purge_requests(now - request_retention_days * DAY),
             }
-        return removed
+
+    def _purge_requests(self, handled_before: float) -> int:
+        ids = [
+            row[0]
+            for row in self.db.execute(
+                "SELECT id FROM requests WHERE status != 'open' AND handled_at < ?", (handled_before,)
+            )
+        ]
+        for request_id in ids:
+            self.db.execute("DELETE FROM request_messages WHERE request_id = ?", (request_id,))
+            self.db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+        return len(ids)
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
     def close(self) -> None:
         self.db.close()
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (autocommit connection)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
-        if kind is None:
-            self.db.execute("COMMIT")
-        else:
-            self.db.execute("ROLLBACK")

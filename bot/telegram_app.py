@@ -11,14 +11,18 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from typing import Any
 from urllib.parse import urlparse
 
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    KeyboardButton,
     LinkPreviewOptions,
     Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
     Update,
 )
 from telegram.constants import ChatAction, ChatType, MessageEntityType, ParseMode
@@ -27,16 +31,14 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.config import Config, ConfigError
 from bot.content import Knowledge
-from bot.dialogue import Dialogue, Turn
-from bot.replies import Button, Keyboard, UserInput
-from bot.state import ConversationState
+from bot.replies import Button, Keyboard, Reply, UserInput
+from bot.service import STAFF_COMMANDS, ClinicService, Handled
 from bot.store import OutboxItem, Store
 
 log = logging.getLogger("bot.telegram")
 
-COMMANDS = ("start", "help", "selfcheck", "book", "privacy", "cancel")
-OUTBOX_RETRY_SECONDS = 5.0
-MAX_SEND_ATTEMPTS = 20
+COMMANDS = ("start", "help", "selfcheck", "book", "privacy", "cancel", "forget")
+OUTBOX_RETRY_SECONDS = 2.0
 RETENTION_CHECK_SECONDS = 3600.0
 _NOT_MODIFIED = "message is not modified"
 _CANNOT_EDIT = ("message to edit not found", "message can't be edited", "message_id_invalid")
@@ -59,17 +61,29 @@ def render_keyboard(buttons: Keyboard) -> InlineKeyboardMarkup | None:
     )
 
 
+def render_markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    """A reply's buttons; a share-contact button needs Telegram's keyboard under the typing field."""
+    if reply.share_contact:
+        return ReplyKeyboardMarkup(
+            [[KeyboardButton(reply.share_contact, request_contact=True)]], one_time_keyboard=True, resize_keyboard=True
+        )
+    if reply.remove_keyboard and not reply.buttons:
+        return ReplyKeyboardRemove()
+    return render_keyboard(reply.buttons)
+
+
 def chat_tag(chat_id: int) -> str:
     """A short, stable pseudonym of a chat for logs, so logs carry no Telegram ids."""
     return hashlib.sha256(str(chat_id).encode()).hexdigest()[:8]
 
 
 class TelegramBot:
-    def __init__(self, knowledge: Knowledge, store: Store) -> None:
+    def __init__(self, knowledge: Knowledge, store: Store, service: ClinicService) -> None:
         self.knowledge = knowledge
-        self.dialogue = Dialogue(knowledge)
+        self.service = service
         self.store = store
         self._locks: dict[int, asyncio.Lock] = {}
+        self.retention_days = 30
         self._background: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ wiring
@@ -122,40 +136,43 @@ class TelegramBot:
         message = update.message or update.edited_message
         if query is None and message is None:
             return  # channel posts, membership changes...
-        if chat.type != ChatType.PRIVATE and query is None:
-            await self._group_message(update, message)
-            return
         user_input = self._to_input(update)
+        user_id = update.effective_user.id if update.effective_user else None
+        if chat.type != ChatType.PRIVATE and query is None:
+            staff_command = user_input.kind == "command" and user_input.value in STAFF_COMMANDS
+            if not (staff_command and self.service.is_staff(chat.id, user_id)):
+                await self._group_message(update, message)
+                return
         if user_input.kind == "text" and message is not None:
             with contextlib.suppress(TelegramError):
                 await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         async with lock:
-            await self._handle(context.application, update, chat.id, user_input)
+            await self._handle(context.application, update, chat.id, user_id, user_input)
         if not lock.locked() and self._locks.get(chat.id) is lock:
             del self._locks[chat.id]
 
-    async def _handle(self, application: Application, update: Update, chat_id: int, user_input: UserInput) -> None:
+    async def _handle(
+        self, application: Application, update: Update, chat_id: int, user_id: int | None, user_input: UserInput
+    ) -> None:
         query = update.callback_query
-        if self.store.is_processed(update.update_id):
+        pressed = query.message.message_id if query is not None and query.message else None
+        handled = self.service.handle(chat_id, user_input, update.update_id, user_id, pressed)
+        if handled is None:
             # Delivered again after a restart: it was handled (and its button press answered)
             # before; only replies still waiting in the outbox need to go out.
             log.info("update %s seen before: not handled again", update.update_id)
-            await self.flush_chat(application, chat_id)
-            return
-        state = ConversationState.from_json(self.store.load_state(chat_id))
-        turn = self.dialogue.handle(state, user_input)
-        pressed = query.message.message_id if query is not None and query.message else None
-        self.store.commit_turn(
-            chat_id, update.update_id, turn.state.to_json(), turn.replies, pressed, turn.events
-        )
-        self._log_turn(update.update_id, chat_id, user_input, turn)
-        if query is not None:
-            try:
-                await query.answer(turn.toast)
-            except TelegramError as error:  # too old after a restart: nothing to do
-                log.info("callback answer failed: %s", type(error).__name__)
+        else:
+            self._log_turn(update.update_id, chat_id, user_input, handled)
+            if query is not None:
+                try:
+                    await query.answer(handled.toast)
+                except TelegramError as error:  # too old after a restart: nothing to do
+                    log.info("callback answer failed: %s", type(error).__name__)
         await self.flush_chat(application, chat_id)
+        if handled is not None and handled.staff_queued:
+            for staff_chat in self.service.staff_chat_ids:
+                await self._flush_locked(application, staff_chat)
 
     def _to_input(self, update: Update) -> UserInput:
         if update.callback_query is not None:
@@ -166,6 +183,9 @@ class TelegramBot:
         if message.text and _is_command(message):
             head, _, payload = message.text[1:].partition(" ")
             return UserInput.command(head.split("@", 1)[0], payload.strip())
+        if message.contact is not None:
+            phone = message.contact.phone_number.strip()
+            return UserInput.contact(phone if phone.startswith("+") else f"+{phone}")
         if text.strip():
             return UserInput.text(text)
         if message.text is not None:
@@ -181,29 +201,29 @@ class TelegramBot:
         with contextlib.suppress(TelegramError):
             await message.reply_text(self.knowledge.ui.texts["group_hint"], reply_markup=render_keyboard(((button,),)))
 
-    def _log_turn(self, update_id: int, chat_id: int, user_input: UserInput, turn: Turn) -> None:
+    def _log_turn(self, update_id: int, chat_id: int, user_input: UserInput, handled: Handled) -> None:
         summary = []
-        for event in turn.events:
+        for event in handled.events:
             details = {k: v for k, v in event.data.items() if k != "text"}
             summary.append(f"{event.kind}{details or ''}")
-        log.info(
-            "update %s chat %s: %s -> %d replies %s",
-            update_id, chat_tag(chat_id), user_input.kind, len(turn.replies), " ".join(summary),
-        )
+        log.info("update %s chat %s: %s -> %s", update_id, chat_tag(chat_id), user_input.kind, " ".join(summary))
 
     # ------------------------------------------------------------------ sending
 
     async def flush_chat(self, application: Application, chat_id: int) -> None:
+        """Send a chat's queued replies in order; stop at the first that must wait."""
         for item in self.store.pending(chat_id):
-            if not await self._deliver(application, item):
-                break  # keep order: later replies wait for this one
+            if not item.due or not await self._deliver(application, item):
+                break
+
+    async def _flush_locked(self, application: Application, chat_id: int) -> None:
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        async with lock:
+            await self.flush_chat(application, chat_id)
 
     async def flush_all(self, application: Application) -> None:
-        chats = dict.fromkeys(item.chat_id for item in self.store.pending())
-        for chat_id in chats:
-            lock = self._locks.setdefault(chat_id, asyncio.Lock())
-            async with lock:
-                await self.flush_chat(application, chat_id)
+        for chat_id in dict.fromkeys(item.chat_id for item in self.store.pending() if item.due):
+            await self._flush_locked(application, chat_id)
 
     async def _retry_loop(self, application: Application) -> None:
         since_purge = RETENTION_CHECK_SECONDS
@@ -214,51 +234,54 @@ class TelegramBot:
                 await self.flush_all(application)
                 if since_purge >= RETENTION_CHECK_SECONDS:
                     since_purge = 0.0
-                    removed = self.store.purge()
-                    log.info("retention: removed %s", removed)
+                    log.info("retention: removed %s", self.store.purge(self.retention_days))
             except Exception:  # the loop must survive anything; the next round retries
                 log.exception("outbox retry round failed")
 
     async def _deliver(self, application: Application, item: OutboxItem) -> bool:
         """Send one outbox item; True when it is done with (sent, or can never be sent)."""
         bot = application.bot
-        markup = render_keyboard(item.reply.buttons)
+        markup = render_markup(item.reply)
         try:
             if item.edit_message_id is not None:
-                await self._edit_or_send(bot, item, markup)
+                message_id = await self._edit_or_send(bot, item, markup)
             else:
-                await bot.send_message(item.chat_id, item.reply.text, reply_markup=markup)
+                sent = await bot.send_message(item.chat_id, item.reply.text, reply_markup=markup)
+                message_id = sent.message_id
         except Forbidden:
+            if item.for_staff:
+                log.error("the staff chat refuses messages (Forbidden): will retry; check STAFF_CHAT_ID")
+                self.store.mark_failed(item)
+                return False
             dropped = self.store.drop_chat_outbox(item.chat_id)
             log.warning("chat %s blocked the bot: %d replies dropped", chat_tag(item.chat_id), dropped)
             return False
         except BadRequest as error:
-            log.error("reply rejected by Telegram (%s): dropped", error.message)
+            log.error("message rejected by Telegram (%s): dropped", error.message)
             self.store.mark_sent(item.id)
             return True
         except (RetryAfter, NetworkError) as error:
-            self.store.mark_attempt(item.id)
-            if item.attempts + 1 >= MAX_SEND_ATTEMPTS:
-                log.error("reply to chat %s failed %d times: dropped", chat_tag(item.chat_id), MAX_SEND_ATTEMPTS)
-                self.store.mark_sent(item.id)
-                return True
-            log.warning("sending failed (%s): will retry", type(error).__name__)
+            if self.store.mark_failed(item):
+                log.warning("sending failed (%s): will retry", type(error).__name__)
+            else:
+                log.error("reply to chat %s kept failing: given up", chat_tag(item.chat_id))
             return False
-        self.store.mark_sent(item.id)
+        self.store.mark_sent(item.id, message_id)
         return True
 
-    async def _edit_or_send(self, bot: object, item: OutboxItem, markup: InlineKeyboardMarkup | None) -> None:
+    async def _edit_or_send(self, bot: Any, item: OutboxItem, markup: Any) -> int | None:
         try:
-            await bot.edit_message_text(  # type: ignore[attr-defined]
+            await bot.edit_message_text(
                 item.reply.text, chat_id=item.chat_id, message_id=item.edit_message_id, reply_markup=markup
             )
+            return item.edit_message_id
         except BadRequest as error:
             text = error.message.lower()
             if _NOT_MODIFIED in text:
-                return
+                return item.edit_message_id
             if any(reason in text for reason in _CANNOT_EDIT):
-                await bot.send_message(item.chat_id, item.reply.text, reply_markup=markup)  # type: ignore[attr-defined]
-                return
+                sent = await bot.send_message(item.chat_id, item.reply.text, reply_markup=markup)
+                return sent.message_id
             raise
 
 
@@ -270,12 +293,31 @@ def _is_command(message: Message) -> bool:
     )
 
 
+def build_service(config: Config, knowledge: Knowledge) -> tuple[Store, ClinicService]:
+    """The store and service both channels use, from the configuration."""
+    key = config.data_key.encode("ascii") if config.data_key else None
+    store = Store(config.data_dir, key=key, key_file=config.key_file)
+    service = ClinicService(
+        knowledge,
+        store,
+        config.staff_chat_ids,
+        config.staff_user_ids,
+        config.request_retention_days,
+        config.timezone,
+    )
+    return store, service
+
+
 def run_telegram(config: Config, knowledge: Knowledge, token: str) -> int:
     """Run until stopped: long polling, or a webhook when WEBHOOK_URL is set."""
-    store = Store(config.data_dir)
-    removed = store.purge()
+    store, service = build_service(config, knowledge)
+    removed = store.purge(config.request_retention_days)
     log.info("data in %s; retention removed %s", config.data_dir, removed)
-    application = TelegramBot(knowledge, store).build(config, token)
+    if not config.staff_chat_ids:
+        log.warning("STAFF_CHAT_ID is not set: call-back requests are saved but nobody is notified")
+    telegram_bot = TelegramBot(knowledge, store, service)
+    telegram_bot.retention_days = config.request_retention_days
+    application = telegram_bot.build(config, token)
     if config.webhook_url:
         if not config.webhook_secret:
             raise ConfigError("WEBHOOK_SECRET must be set with WEBHOOK_URL (Telegram sends it back on every call)")
@@ -290,4 +332,3 @@ def run_telegram(config: Config, knowledge: Knowledge, token: str) -> int:
     else:
         application.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0
-

@@ -9,17 +9,20 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from bot.dialogue import Dialogue, Turn
 from bot.replies import Button, Reply, UserInput
-from bot.state import ConversationState
+from bot.service import ClinicService
 from bot.telegram_html import to_plain_text
+
+TERMINAL_CHAT_ID = 0
 
 
 class TerminalChat:
-    def __init__(self, dialogue: Dialogue, output: TextIO) -> None:
-        self.dialogue = dialogue
+    """One patient at the keyboard. Uses the same service and store code as Telegram; the store
+    lives in memory, so nothing typed here is kept after the chat ends."""
+
+    def __init__(self, service: ClinicService, output: TextIO) -> None:
+        self.service = service
         self.output = output
-        self.state = ConversationState()
         self.choices: list[Button] = []  # the numbered buttons on screen
 
     def send(self, line: str) -> None:
@@ -31,23 +34,28 @@ class TerminalChat:
             if button.url is not None:
                 self._print(f"(open this link in your browser: {button.url})")
                 return
-            self.show(self.dialogue.handle(self.state, UserInput.action(button.action or "")))
+            self._handle(UserInput.action(button.action or ""))
             return
         if stripped.startswith("/") and len(stripped) > 1:
             name, _, payload = stripped[1:].partition(" ")
-            self.show(self.dialogue.handle(self.state, UserInput.command(name, payload.strip())))
+            self._handle(UserInput.command(name, payload.strip()))
             return
-        self.show(self.dialogue.handle(self.state, UserInput.text(line)))
+        self._handle(UserInput.text(line))
 
-    def show(self, turn: Turn) -> None:
-        self.state = turn.state
-        if turn.toast:
-            self._print(f"({turn.toast})")
-        for reply in turn.replies:
-            self._render(reply)
+    def _handle(self, user_input: UserInput) -> None:
+        handled = self.service.handle(TERMINAL_CHAT_ID, user_input, user_id=TERMINAL_CHAT_ID)
+        if handled is not None and handled.toast:
+            self._print(f"({handled.toast})")
+        self.choices = []
+        store = self.service.store
+        for item in store.pending(TERMINAL_CHAT_ID):
+            self._render(item.reply)
+            store.mark_sent(item.id)
 
     def _render(self, reply: Reply) -> None:
         self._print(to_plain_text(reply.text).strip())
+        if reply.share_contact:
+            self._print("  (type your phone number)")
         if reply.buttons:
             self.choices = [button for row in reply.buttons for button in row]
             for number, button in enumerate(self.choices, start=1):
@@ -60,11 +68,11 @@ class TerminalChat:
         self.output.flush()
 
 
-def run_chat(dialogue: Dialogue, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+def run_chat(service: ClinicService, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Chat until end of input (Ctrl-D) or Ctrl-C. Piped input is echoed so transcripts read well."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
-    chat = TerminalChat(dialogue, stdout)
+    chat = TerminalChat(service, stdout)
     interactive = stdin.isatty()
     if interactive:
         chat.send("/start")

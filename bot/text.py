@@ -58,8 +58,15 @@ def stem(word: str) -> str:
 
 
 _SUFFIXES = (
-    ("ies", "y"), ("sses", "ss"), ("ness", ""), ("ing", ""), ("ied", "y"), ("ed", ""),
-    ("ly", ""), ("es", ""), ("s", ""),
+    ("ies", "y"),
+    ("sses", "ss"),
+    ("ness", ""),
+    ("ing", ""),
+    ("ied", "y"),
+    ("ed", ""),
+    ("ly", ""),
+    ("es", ""),
+    ("s", ""),
 )
 
 

@@ -16,7 +16,7 @@ from bot.telegram_html import to_plain_text
 from bot.understanding import Understanding
 from tests.conftest import Chat, buttons_of
 
-MAIN_MENU_ACTIONS = ["ask", "selfcheck", "book", "urgent"]
+MAIN_MENU_ACTIONS = ["ask", "selfcheck", "book", "callback", "urgent"]
 
 
 def actions(turn: Turn) -> list[str | None]:
@@ -31,7 +31,8 @@ def assert_main_menu(turn: Turn, knowledge: Knowledge) -> None:
     reply = turn.replies[-1]
     assert [b.action for row in reply.buttons for b in row] == MAIN_MENU_ACTIONS
     assert [b.label for row in reply.buttons for b in row] == [
-        knowledge.ui.buttons[name] for name in MAIN_MENU_ACTIONS
+        knowledge.callback.buttons["request"] if name == "callback" else knowledge.ui.buttons[name]
+        for name in MAIN_MENU_ACTIONS
     ]
 
 
@@ -48,7 +49,7 @@ def test_start(chat: Chat, knowledge: Knowledge) -> None:
     assert reply.text == knowledge.ui.texts["start"]
     assert knowledge.settings.clinic_name in reply.text
     assert_main_menu(turn, knowledge)
-    assert len(buttons_of(turn)) == 4
+    assert len(buttons_of(turn)) == 5
     assert [(e.kind, e.data) for e in turn.events] == [("conversation_started", {"payload": ""})]
     assert chat.state == ConversationState()
 
@@ -104,7 +105,8 @@ def test_book(chat: Chat, knowledge: Knowledge) -> None:
 
 def test_privacy(chat: Chat, knowledge: Knowledge) -> None:
     turn = chat.command("privacy")
-    assert turn.replies[0].text == knowledge.ui.texts["privacy"]
+    assert turn.replies[0].text == knowledge.ui.text("privacy", retention_days="30")
+    assert "/forget" in turn.replies[0].text
     assert actions(turn) == ["menu"]
 
 

@@ -133,7 +133,9 @@ def test_all_no_gives_result_none_self_care_and_booking(chat: Chat, knowledge: K
     assert texts["result_unsure"].split("\n")[0] not in reply.text
     urls = [button.url for button in buttons_of(turn) if button.url]
     assert urls == [knowledge.settings.booking_url]
-    assert labels(turn) == [knowledge.ui.buttons["book"], knowledge.ui.buttons["menu"]]
+    assert labels(turn) == [
+        knowledge.ui.buttons["book"], knowledge.callback.buttons["request"], knowledge.ui.buttons["menu"]
+    ]
     assert chat.state.selfcheck is None
     assert [(event.kind, event.data) for event in turn.events] == [("selfcheck_finished", {"yes": 0})]
 
@@ -350,7 +352,7 @@ def test_unknown_button_data_gets_toast_and_menu(chat: Chat, knowledge: Knowledg
     turn = chat.press(data)
     assert turn.toast == knowledge.ui.texts["unknown_button"]
     assert turn.replies[0].text == knowledge.ui.texts["menu"]
-    assert len(labels(turn)) == 4
+    assert len(labels(turn)) == 5
     assert turn.state == before
     assert [event.kind for event in turn.events] == ["unknown_button"]
 

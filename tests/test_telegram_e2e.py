@@ -68,11 +68,14 @@ def no_invalid_calls(server: FakeTelegramServer, after_crash: bool = False) -> N
 
 def test_start_registers_commands_and_shows_menu(server: FakeTelegramServer, bot: BotProcess, chat: int) -> None:
     names = [command["command"] for command in server.commands()]
-    assert names == ["start", "help", "selfcheck", "book", "privacy", "cancel"]
+    assert names == ["start", "help", "selfcheck", "book", "privacy", "cancel", "forget"]
     server.push_command(chat, "/start")
     [reply] = messages(server, chat, 1)
     assert "not a diagnosis" in reply.text and "119" in reply.text
-    assert reply.button_texts == [UI.buttons[k] for k in ("ask", "selfcheck", "book", "urgent")]
+    assert reply.button_texts == [
+        UI.buttons["ask"], UI.buttons["selfcheck"], UI.buttons["book"],
+        KNOWLEDGE.callback.buttons["request"], UI.buttons["urgent"],
+    ]
     no_invalid_calls(server)
 
 

@@ -7,6 +7,9 @@ import re
 
 from bot.content import Knowledge
 from bot.dialogue import Dialogue
+from bot.service import ClinicService
+from bot.state import ConversationState
+from bot.store import Store
 from bot.telegram_html import to_plain_text
 from bot.terminal import TerminalChat, run_chat
 from tests.conftest import run_bot
@@ -77,11 +80,20 @@ def test_chat_refuses_to_start_on_broken_knowledge(tmp_path) -> None:
 # --------------------------------------------------------------------------- in-process
 
 
+def terminal(dialogue: Dialogue, out: io.StringIO) -> TerminalChat:
+    """A terminal chat on the shared dialogue with a fresh in-memory store."""
+    return TerminalChat(ClinicService(dialogue.knowledge, Store(None), dialogue=dialogue), out)
+
+
+def state_of(chat: TerminalChat) -> ConversationState:
+    return ConversationState.from_json(chat.service.store.load_state(0))
+
+
 def test_numbers_press_buttons_and_others_are_text(dialogue: Dialogue, knowledge: Knowledge) -> None:
     out = io.StringIO()
-    chat = TerminalChat(dialogue, out)
+    chat = terminal(dialogue, out)
     chat.send("/start\n")
-    assert len(chat.choices) == 4
+    assert len(chat.choices) == 5
     chat.send("1")  # "Ask a question"
     assert to_plain_text(knowledge.ui.texts["ask_prompt"]).strip() in out.getvalue()
     before = out.getvalue()
@@ -91,15 +103,15 @@ def test_numbers_press_buttons_and_others_are_text(dialogue: Dialogue, knowledge
 
 def test_command_with_payload(dialogue: Dialogue, knowledge: Knowledge) -> None:
     out = io.StringIO()
-    chat = TerminalChat(dialogue, out)
+    chat = terminal(dialogue, out)
     chat.send("/start selfcheck")
-    assert chat.state.selfcheck is not None
+    assert state_of(chat).selfcheck is not None
     assert to_plain_text(knowledge.selfcheck.texts["intro"]).strip() in out.getvalue()
 
 
 def test_toast_is_printed_in_brackets(dialogue: Dialogue, knowledge: Knowledge) -> None:
     out = io.StringIO()
-    chat = TerminalChat(dialogue, out)
+    chat = terminal(dialogue, out)
     chat.send("/selfcheck")
     old_no = chat.choices[1]
     chat.send("2")
@@ -110,5 +122,5 @@ def test_toast_is_printed_in_brackets(dialogue: Dialogue, knowledge: Knowledge) 
 
 def test_run_chat_ends_at_end_of_input(dialogue: Dialogue) -> None:
     out = io.StringIO()
-    assert run_chat(dialogue, io.StringIO("hi\n"), out) == 0
+    assert run_chat(terminal(dialogue, out).service, io.StringIO("hi\n"), out) == 0
     assert out.getvalue().startswith("> hi\n")

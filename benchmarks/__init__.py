@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks.telegram_load` (the bot under load vs an echo bot)."""

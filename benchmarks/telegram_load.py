@@ -1,0 +1,542 @@
+"""Load benchmark: the real bot process under many concurrent patients, against an echo bot floor.
+
+Run `python -m benchmarks.telegram_load` (`--quick` for a small run, `--check` to exit 1 when a
+target fails). In one run it measures two real processes one after the other, each against its
+own fresh fake Bot API server (tests/fake_telegram) over HTTP on 127.0.0.1:
+
+  (a) our bot, `python -m bot run` (tests/bot_process.BotProcess) with a fresh DATA_DIR;
+  (b) benchmarks/echo_bot.py, a minimal python-telegram-bot 22 bot set up like ours, which
+      makes the same Telegram calls per update (minus the "typing" chat action).
+
+How it is measured, and why:
+
+- Every patient (all N at once, one asyncio task each) runs a closed loop: push an update, wait
+  for the bot's reply, then the next action. The script: /start, `--questions` questions the bot
+  answers directly, /selfcheck, then the whole self-check pressed through on the one message
+  the bot edits (the safety question "No", then 8 answers). The echo bot gets the same pushes;
+  its "buttons" are callback queries on its last message with short made-up data.
+- How many replies each step must produce is worked out before the run by feeding the same
+  script to the bot's own dialogue core (and a question that would not be answered directly
+  stops the benchmark: it would measure the wrong thing). Replies are counted per chat, so a
+  missing reply (lost) and an extra one (duplicated) are both seen; lost ones are those still
+  missing when the step's timeout ran out, duplicated ones those above the expected total
+  after the bots went quiet.
+- Latency of one update: from time.monotonic() just before the push to the moment the fake
+  server finished the request of the step's last reply (sendMessage or editMessageText) for
+  that chat. The server calls back at that moment (a subclass hooks its one place where a
+  request's outcome is recorded), so the load generator never polls the server's records.
+- Memory: VmHWM (peak resident set) of the bot process from /proc at the end of its run, so
+  start-up, the knowledge base and the load all count. CPU: user+system time of the bot process
+  during the load, per update.
+- Before the measured load, one patient runs the script once (not measured) so one-off costs
+  such as lazy imports and cold caches do not land in the percentiles.
+- Both bots share the 2 cores with the fake server and the load generator (one process, so one
+  core at most): the floor is measured under exactly the same conditions as ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.config import load_config
+from bot.content import Knowledge, load_knowledge
+from bot.dialogue import Dialogue
+from bot.replies import UserInput
+from bot.state import ConversationState
+from benchmarks.echo_bot import our_pool_size, our_uses_rate_limiter
+from tests.bot_process import PROJECT, TOKEN, BotProcess
+from tests.fake_telegram.server import FakeTelegramServer, RecordedRequest
+
+REPLY_METHODS = frozenset({"sendMessage", "editMessageText"})
+QUESTIONS = (
+    "how does stress cause back pain",
+    "what is the cellgel method",
+    "how does sleep help my back",
+    "can exercise help with back pain from stress",
+    "how do I know if my back pain is from stress",
+    "can stress cause pain in the lower back",
+)
+SCREENING_ANSWER = "no"
+CHECK_ANSWERS = ("yes", "no", "unsure", "yes", "no", "no", "no", "yes")
+FIRST_CHAT = 7_000_001
+WARM_UP_CHAT = 6_999_001
+P99_RATIO_TARGET = 1.5
+MEMORY_RATIO_TARGET = 1.5
+QUIET_SECONDS = 1.0  # after the last patient: no reply for this long means the bot is done
+RETRY_QUIET_SECONDS = 6.0  # when a reply call failed: long enough for the outbox retry (5 s)
+
+
+# --------------------------------------------------------------------------- the script
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # "command", "text" or "press"
+    value: str  # the command, the text, or the label of the button to press
+    replies: int  # how many sendMessage/editMessageText calls our bot makes for it
+
+
+def our_script(knowledge: Knowledge, questions: int) -> list[Step]:
+    """The patient's script, with the replies the dialogue core gives for each step."""
+    dialogue = Dialogue(knowledge)
+    state = ConversationState()
+    buttons = knowledge.selfcheck.buttons
+    wanted = [Step("command", "start", 0)]
+    wanted += [Step("text", QUESTIONS[i % len(QUESTIONS)], 0) for i in range(questions)]
+    wanted += [Step("command", "selfcheck", 0), Step("press", buttons[SCREENING_ANSWER], 0)]
+    wanted += [Step("press", buttons[answer], 0) for answer in CHECK_ANSWERS]
+    script: list[Step] = []
+    check_keyboard: Any = None
+    for step in wanted:
+        if step.kind == "command":
+            user_input = UserInput.command(step.value)
+        elif step.kind == "text":
+            user_input = UserInput.text(step.value)
+        else:
+            found = [b for row in check_keyboard or () for b in row if b.label == step.value and b.action]
+            if not found:
+                raise SystemExit(f"the self-check offers no button {step.value!r} where the benchmark expects it")
+            user_input = UserInput.action(found[0].action)
+        turn = dialogue.handle(state, user_input)
+        state = turn.state
+        if step.kind == "text" and not any(event.kind == "answered" for event in turn.events):
+            raise SystemExit(f"the bot does not answer {step.value!r} directly any more: pick other questions")
+        if step.kind == "press" and not all(reply.replaces_pressed for reply in turn.replies):
+            raise SystemExit("the self-check no longer edits its message in place")
+        if step.value == "selfcheck" or step.kind == "press":
+            check_keyboard = turn.replies[-1].buttons if turn.replies else None
+        script.append(Step(step.kind, step.value, len(turn.replies)))
+    if state.selfcheck is not None:
+        raise SystemExit("the self-check did not finish after the scripted answers")
+    return script
+
+
+def echo_script(script: Sequence[Step]) -> list[Step]:
+    """The same pushes for the echo bot: one reply each (a message, or the edit of the pressed one)."""
+    return [Step(step.kind, f"b{number}" if step.kind == "press" else step.value, 1)
+            for number, step in enumerate(script)]
+
+
+# --------------------------------------------------------------------------- the fake server
+
+
+class LoadServer(FakeTelegramServer):
+    """The fake Bot API server, calling `listener(record, monotonic_time)` when a reply call
+    (sendMessage or editMessageText) finished successfully. Called in the server's threads."""
+
+    listener: Callable[[RecordedRequest, float], None] | None = None
+
+    def _finish(self, record: RecordedRequest, status: int | None, body: Any) -> Any:
+        reply = super()._finish(record, status, body)
+        listener = self.listener
+        if listener is not None and status == 200 and record.method in REPLY_METHODS:
+            listener(record, time.monotonic())
+        return reply
+
+
+class EchoBotProcess(BotProcess):
+    """BotProcess running benchmarks/echo_bot.py instead of `python -m bot run`."""
+
+    def start(self, wait: bool = True) -> EchoBotProcess:
+        commands_before = len(self.server.calls("setMyCommands"))
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.echo_bot"], cwd=PROJECT, env=self.env, stdout=log, stderr=log
+        )
+        log.close()
+        if wait:
+            self.server.wait_for(
+                lambda: len(self.server.calls("setMyCommands")) > commands_before or self._exited(),
+                timeout=30,
+                what="the echo bot to start",
+            )
+            if self._exited():
+                raise RuntimeError(f"echo bot exited at start:\n{self.output()}")
+            self.server.wait_for(lambda: self.server.calls("getUpdates"), timeout=10, what="polling")
+        return self
+
+
+# --------------------------------------------------------------------------- the load
+
+
+@dataclass
+class _Chat:
+    replies: int = 0
+    last_reply_at: float = 0.0
+    last_message_id: int | None = None
+    waiter: asyncio.Future[None] | None = None
+    target: int = 0
+
+
+@dataclass
+class RunResult:
+    name: str
+    patients: int
+    updates_per_patient: int
+    expected_replies: int = 0
+    replies: int = 0
+    latencies: list[float] = field(default_factory=list)
+    lost: int = 0
+    duplicated: int = 0
+    timed_out_updates: int = 0
+    failed_pushes: int = 0
+    validation_errors: list[str] = field(default_factory=list)
+    unanswered_callbacks: int = 0
+    calls: Counter[str] = field(default_factory=Counter)
+    load_seconds: float = 0.0
+    idle_rss_kb: int | None = None
+    peak_rss_kb: int | None = None
+    cpu_seconds: float | None = None
+    finished_checks: int | None = None
+
+    @property
+    def replies_per_second(self) -> float:
+        return self.replies / self.load_seconds if self.load_seconds > 0 else 0.0
+
+    def percentile(self, share: float) -> float:
+        """Nearest-rank percentile of the latencies, in seconds (NaN when there are none)."""
+        if not self.latencies:
+            return math.nan
+        ordered = sorted(self.latencies)
+        return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+class LoadDriver:
+    """Runs the patients on one asyncio loop; replies arrive from the server's threads."""
+
+    def __init__(self, server: LoadServer, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self.server = server
+        self.loop = loop
+        self.timeout = timeout
+        self.chats: dict[int, _Chat] = {}
+        self.last_reply_at = 0.0
+        server.listener = self._from_server
+
+    def _from_server(self, record: RecordedRequest, at: float) -> None:
+        try:
+            chat_id = int(record.params.get("chat_id"))
+        except (TypeError, ValueError):
+            return
+        result = record.result if isinstance(record.result, dict) else {}
+        self.loop.call_soon_threadsafe(self._on_reply, chat_id, record.method, result.get("message_id"), at)
+
+    def _on_reply(self, chat_id: int, method: str, message_id: int | None, at: float) -> None:
+        chat = self.chats.setdefault(chat_id, _Chat())
+        chat.replies += 1
+        chat.last_reply_at = at
+        self.last_reply_at = max(self.last_reply_at, at)
+        if method == "sendMessage" and message_id is not None:
+            chat.last_message_id = message_id
+        if chat.waiter is not None and not chat.waiter.done() and chat.replies >= chat.target:
+            chat.waiter.set_result(None)
+
+    async def _wait_replies(self, chat: _Chat, target: int) -> bool:
+        if chat.replies >= target:
+            return True
+        chat.target = target
+        chat.waiter = self.loop.create_future()
+        try:
+            await asyncio.wait_for(chat.waiter, self.timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            chat.waiter = None
+
+    def _push(self, chat_id: int, step: Step, chat: _Chat, echo: bool, check_message: int | None) -> None:
+        if step.kind == "command":
+            self.server.push_command(chat_id, f"/{step.value}")
+        elif step.kind == "text":
+            self.server.push_text(chat_id, step.value)
+        elif echo:
+            if chat.last_message_id is None:
+                raise ValueError("the echo bot has sent no message to press on")
+            self.server.push_callback(chat_id, chat.last_message_id, step.value, check_button=False)
+        else:
+            if check_message is None:
+                raise ValueError("no self-check message to press on")
+            self.server.press_inline_button(chat_id, step.value, message_id=check_message)
+
+    async def patient(self, chat_id: int, script: Sequence[Step], echo: bool, result: RunResult | None) -> int | None:
+        """One patient through the script; returns the id of its self-check message (ours)."""
+        chat = self.chats.setdefault(chat_id, _Chat())
+        target = 0
+        check_message: int | None = None
+        for step in script:
+            started = time.monotonic()
+            try:
+                self._push(chat_id, step, chat, echo, check_message)
+            except ValueError:  # the button to press is not there: the rest cannot run
+                if result is not None:
+                    result.failed_pushes += 1
+                return check_message
+            target += step.replies
+            if not await self._wait_replies(chat, target):
+                if result is not None:
+                    result.timed_out_updates += 1
+                return check_message
+            if result is not None:
+                result.latencies.append(chat.last_reply_at - started)
+            if step.kind == "command" and step.value == "selfcheck":
+                check_message = chat.last_message_id
+            await asyncio.sleep(0)  # let the other patients push before this one goes on
+        return check_message
+
+    async def settle(self, expected: dict[int, int]) -> None:
+        """Wait until no reply came for a while (longer when a reply call failed: the outbox
+        retries), so late and duplicated replies are counted too."""
+        failed = any(r.method in REPLY_METHODS and r.status not in (200, None) for r in self.server.requests)
+        quiet = RETRY_QUIET_SECONDS if failed or self._short(expected) else QUIET_SECONDS
+        deadline = time.monotonic() + max(quiet * 3, 15.0)
+        while time.monotonic() < deadline:
+            since = time.monotonic() - max(self.last_reply_at, 0.0)
+            if since >= quiet:
+                return
+            await asyncio.sleep(min(quiet - since, 0.2) + 0.01)
+
+    def _short(self, expected: dict[int, int]) -> bool:
+        return any(self.chats.get(chat_id, _Chat()).replies < count for chat_id, count in expected.items())
+
+
+def _proc_status_kb(pid: int, field_name: str) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field_name}:"):
+                return int(line.split()[1])
+    return None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+async def _load(
+    server: LoadServer, script: Sequence[Step], patients: int, echo: bool, timeout: float, pid: int, result: RunResult
+) -> dict[int, int]:
+    driver = LoadDriver(server, asyncio.get_running_loop(), timeout)
+    await driver.patient(WARM_UP_CHAT, script, echo, None)
+    await asyncio.sleep(0.3)
+    result.idle_rss_kb = _proc_status_kb(pid, "VmRSS")
+    cpu_before = _cpu_seconds(pid)
+    chat_ids = [FIRST_CHAT + number for number in range(patients)]
+    started = time.monotonic()
+    check_messages = await asyncio.gather(*(driver.patient(chat_id, script, echo, result) for chat_id in chat_ids))
+    result.load_seconds = max(driver.last_reply_at, started) - started
+    per_patient = sum(step.replies for step in script)
+    expected = dict.fromkeys(chat_ids, per_patient)
+    await driver.settle(expected)
+    cpu_after = _cpu_seconds(pid)
+    if cpu_before is not None and cpu_after is not None:
+        result.cpu_seconds = cpu_after - cpu_before
+    result.peak_rss_kb = _proc_status_kb(pid, "VmHWM")
+    for chat_id, count in expected.items():
+        received = driver.chats.get(chat_id, _Chat()).replies
+        result.expected_replies += count
+        result.replies += received
+        result.lost += max(0, count - received)
+        result.duplicated += max(0, received - count)
+    if not echo:
+        result.finished_checks = sum(
+            1 for chat_id, message_id in zip(chat_ids, check_messages, strict=True)
+            if message_id is not None and _shows_result(server, chat_id, message_id)
+        )
+    return expected
+
+
+def _shows_result(server: FakeTelegramServer, chat_id: int, message_id: int) -> bool:
+    """The self-check message ends on the result: edited once per press, no buttons to answer."""
+    message = server.message(chat_id, message_id)
+    if message is None:
+        return False
+    return len(message.edits) == 1 + len(CHECK_ANSWERS) and "of 8" not in (message.text or "")
+
+
+def run_bot(name: str, script: Sequence[Step], patients: int, timeout: float, echo_rate_limiter: bool) -> RunResult:
+    echo = name == "echo"
+    result = RunResult(name, patients, len(script))
+    with tempfile.TemporaryDirectory(prefix=f"load-{name}-") as tmp, LoadServer(token=TOKEN) as server:
+        data_dir = Path(tmp) / "data"
+        if echo:
+            extra = {"ECHO_RATE_LIMITER": "1"} if echo_rate_limiter else {}
+            process: BotProcess = EchoBotProcess(server, data_dir, **extra)
+        else:
+            process = BotProcess(server, data_dir, LOG_LEVEL="INFO")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        process.start()
+        assert process.process is not None
+        try:
+            asyncio.run(_load(server, script, patients, echo, timeout, process.process.pid, result))
+        finally:
+            server.listener = None
+            process.stop()
+        result.validation_errors = [f"{r.method}: {r.description}" for r in server.validation_errors]
+        result.validation_errors += [f"unsupported method {name}" for name in server.unsupported_methods]
+        result.validation_errors += [f"fake server error: {error}" for error in server.internal_errors]
+        result.unanswered_callbacks = len(server.unanswered_callbacks())
+        result.calls = Counter(r.method for r in server.requests)
+        if process.process is not None and process.process.returncode not in (0, -2, 130):
+            print(f"warning: {name} bot exited with {process.process.returncode}; log: {process.log_path}",
+                  file=sys.stderr)
+    return result
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _ms(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.0f}"
+
+
+def _mb(kb: int | None) -> str:
+    return "n/a" if kb is None else f"{kb / 1024:.1f}"
+
+
+def _ratio(ours: float | None, floor: float | None) -> float | None:
+    if ours is None or floor is None or math.isnan(ours) or math.isnan(floor) or floor <= 0:
+        return None
+    return ours / floor
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def report(ours: RunResult, echo: RunResult, args: argparse.Namespace) -> tuple[str, bool]:
+    """The Markdown report and whether every target passed."""
+    p99 = _ratio(ours.percentile(0.99), echo.percentile(0.99))
+    memory = _ratio(ours.peak_rss_kb, echo.peak_rss_kb)
+    p99_ok = p99 is not None and p99 <= P99_RATIO_TARGET
+    memory_ok = memory is not None and memory <= MEMORY_RATIO_TARGET
+    delivery_ok = all(r.lost == 0 and r.duplicated == 0 and r.failed_pushes == 0 for r in (ours, echo))
+    calls_ok = all(not r.validation_errors and r.unanswered_callbacks == 0 for r in (ours, echo))
+
+    def cpu_per_update(r: RunResult) -> float | None:
+        updates = r.patients * r.updates_per_patient
+        return None if r.cpu_seconds is None or not updates else r.cpu_seconds / updates
+
+    rows: list[tuple[str, str, str, str, str]] = [
+        ("patients x updates each", f"{ours.patients} x {ours.updates_per_patient}",
+         f"{echo.patients} x {echo.updates_per_patient}", "", ""),
+        ("replies received / expected", f"{ours.replies} / {ours.expected_replies}",
+         f"{echo.replies} / {echo.expected_replies}", "", ""),
+        ("replies per second", f"{ours.replies_per_second:.1f}", f"{echo.replies_per_second:.1f}",
+         _fmt_ratio(_ratio(ours.replies_per_second, echo.replies_per_second)), ""),
+    ]
+    for label, share in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99), ("max", 1.0)):
+        ratio = _ratio(ours.percentile(share), echo.percentile(share))
+        target = f"<= {P99_RATIO_TARGET}x echo: {_verdict(p99_ok)}" if label == "p99" else ""
+        rows.append((f"latency {label} (ms)", _ms(ours.percentile(share)), _ms(echo.percentile(share)),
+                     _fmt_ratio(ratio), target))
+    rows += [
+        ("peak RSS (MB)", _mb(ours.peak_rss_kb), _mb(echo.peak_rss_kb), _fmt_ratio(memory),
+         f"<= {MEMORY_RATIO_TARGET}x echo: {_verdict(memory_ok)}"),
+        ("RSS after warm-up (MB)", _mb(ours.idle_rss_kb), _mb(echo.idle_rss_kb),
+         _fmt_ratio(_ratio(ours.idle_rss_kb, echo.idle_rss_kb)), ""),
+        ("CPU per update (ms)", _ms(cpu_per_update(ours) or math.nan), _ms(cpu_per_update(echo) or math.nan),
+         _fmt_ratio(_ratio(cpu_per_update(ours), cpu_per_update(echo))), ""),
+        ("lost replies", str(ours.lost), str(echo.lost), "", f"0: {_verdict(ours.lost == 0 and echo.lost == 0)}"),
+        ("duplicated replies", str(ours.duplicated), str(echo.duplicated), "",
+         f"0: {_verdict(ours.duplicated == 0 and echo.duplicated == 0)}"),
+        ("timed-out updates", str(ours.timed_out_updates), str(echo.timed_out_updates), "", ""),
+        ("validation errors", str(len(ours.validation_errors)), str(len(echo.validation_errors)), "",
+         f"0: {_verdict(not ours.validation_errors and not echo.validation_errors)}"),
+        ("unanswered callback queries", str(ours.unanswered_callbacks), str(echo.unanswered_callbacks), "",
+         f"0: {_verdict(ours.unanswered_callbacks == 0 and echo.unanswered_callbacks == 0)}"),
+        ("self-checks finished on the result", f"{ours.finished_checks} / {ours.patients}", "n/a", "", ""),
+        ("load duration (s)", f"{ours.load_seconds:.1f}", f"{echo.load_seconds:.1f}", "", ""),
+    ]
+    for method in ("sendMessage", "editMessageText", "answerCallbackQuery", "sendChatAction", "getUpdates"):
+        rows.append((f"{method} calls", str(ours.calls[method]), str(echo.calls[method]), "", ""))
+
+    lines = [
+        f"## Telegram load: {ours.patients} concurrent patients, closed loop, "
+        f"{ours.updates_per_patient} updates each",
+        "",
+        "| metric | our bot | echo bot | ours / echo | target |",
+        "|---|---:|---:|---:|---|",
+        *[f"| {' | '.join(row)} |" for row in rows],
+        "",
+        f"Result: p99 latency {_verdict(p99_ok)}, peak memory {_verdict(memory_ok)}, "
+        f"lost/duplicated replies {_verdict(delivery_ok)}, Telegram calls valid {_verdict(calls_ok)}.",
+        "",
+        "Notes:",
+        f"- Latency: from the push of an update to the moment the fake server finished the bot's "
+        f"(last) reply call for that chat; timeout per update {args.timeout:.0f} s. Counts include "
+        f"a warm-up patient for the call totals only.",
+        f"- Our bot also sends sendChatAction (\"typing\") before answering typed text "
+        f"({ours.calls['sendChatAction']} calls here); the echo bot does not. Otherwise both make the "
+        "same calls per update: sendMessage for text and commands, answerCallbackQuery + "
+        "editMessageText for a button press.",
+        f"- Echo bot: same ApplicationBuilder set-up as bot/telegram_app.py (base_url from "
+        f"TELEGRAM_BASE_URL, concurrent_updates(True), connection_pool_size({our_pool_size()}), Defaults "
+        f"parse_mode HTML); AIORateLimiter: ours {'yes' if our_uses_rate_limiter() else 'no'}, "
+        f"echo {'yes' if args.echo_rate_limiter else 'no'}.",
+    ]
+    if our_uses_rate_limiter() and not args.echo_rate_limiter:
+        lines.append(
+            "- Our AIORateLimiter lets at most 30 calls per second with a chat_id through "
+            "(sendMessage, editMessageText, sendChatAction: Telegram's overall flood limit), so under "
+            "this load our throughput and latency are set by that limit, not by our code; "
+            "`--echo-rate-limiter` gives the echo bot the same limiter to compare like with like."
+        )
+    for result in (ours, echo):
+        if result.validation_errors:
+            lines.append(f"- {result.name} validation errors (first 5): {result.validation_errors[:5]}")
+        if result.failed_pushes:
+            lines.append(f"- {result.name}: {result.failed_pushes} patient(s) could not press the next button")
+    passed = p99_ok and memory_ok and delivery_ok and calls_ok
+    return "\n".join(lines), passed
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.telegram_load", description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=None, help="concurrent patients (default 200, 20 with --quick)")
+    parser.add_argument("--questions", type=int, default=3, help="questions each patient asks (default 3)")
+    parser.add_argument("--quick", action="store_true", help="a small run for CI (20 patients)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one update's reply")
+    parser.add_argument("--echo-rate-limiter", action="store_true",
+                        help="give the echo bot the same AIORateLimiter as ours")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
+    args = parser.parse_args(argv)
+    patients = args.patients if args.patients is not None else (20 if args.quick else 200)
+    if patients < 1 or args.questions < 0:
+        parser.error("--patients must be at least 1 and --questions at least 0")
+
+    knowledge = load_knowledge(load_config(env={}, env_file=Path("/nonexistent")).knowledge_dir)
+    script = our_script(knowledge, args.questions)
+    results = {}
+    for name, steps in (("ours", script), ("echo", echo_script(script))):
+        print(f"running {name}: {patients} patients x {len(steps)} updates ...", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        results[name] = run_bot(name, steps, patients, args.timeout, args.echo_rate_limiter)
+        print(f"  done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+    text, passed = report(results["ours"], results["echo"], args)
+    print(text)
+    return 1 if args.check and not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The clinic service: one patient's or staff member's input -> a committed turn in the store.
+
+Between the channel adapters and the dialogue core. It loads the state, asks the core, and
+applies what the core asks for (save a call-back request, forget a patient) in the same
+transaction as the new state and the queued replies, so a crash never leaves half a turn.
+Staff commands and staff buttons are answered here, only for the staff's chats and users.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.actions import StaffAction, decode
+from bot.content import Knowledge
+from bot.dialogue import Dialogue, Turn
+from bot.replies import Button, Event, Reply, UserInput
+from bot.state import ConversationState
+from bot.store import CallbackRequest, Store
+
+log = logging.getLogger("bot.service")
+
+STAFF_COMMANDS = ("requests", "stats")
+MAX_LISTED_REQUESTS = 20
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What the adapter still has to do itself: answer the button press with `toast`."""
+
+    toast: str | None
+    events: tuple[Event, ...] = ()
+    staff_queued: bool = False
+
+
+class ClinicService:
+    def __init__(
+        self,
+        knowledge: Knowledge,
+        store: Store,
+        staff_chat_ids: Iterable[int] = (),
+        staff_user_ids: Iterable[int] = (),
+        request_retention_days: int = 30,
+        timezone: str = "Asia/Tokyo",
+        dialogue: Dialogue | None = None,
+    ) -> None:
+        self.knowledge = knowledge
+        self.store = store
+        self.staff_chat_ids = tuple(staff_chat_ids)
+        self.staff_user_ids = frozenset(staff_user_ids)
+        self.dialogue = dialogue or Dialogue(knowledge, request_retention_days=request_retention_days)
+        self.texts = knowledge.callback
+        self.timezone = ZoneInfo(timezone)
+
+    def is_staff(self, chat_id: int, user_id: int | None) -> bool:
+        return chat_id in self.staff_chat_ids or (user_id is not None and user_id in self.staff_user_ids)
+
+    def handle(
+        self,
+        chat_id: int,
+        user_input: UserInput,
+        update_id: int | None = None,
+        user_id: int | None = None,
+        pressed_message_id: int | None = None,
+    ) -> Handled | None:
+        """Commit one input's turn; None when this update was already handled (a redelivery)."""
+        with self.store.transaction():
+            if update_id is not None:
+                if self.store.is_processed(update_id):
+                    return None
+                self.store.mark_processed(update_id)
+            if user_input.kind == "command" and user_input.value in STAFF_COMMANDS:
+                return self._staff_command(chat_id, user_id, user_input.value)
+            action = decode(user_input.value) if user_input.kind == "action" else None
+            if isinstance(action, StaffAction):
+                return self._staff_action(chat_id, user_id, action, pressed_message_id)
+            state = ConversationState.from_json(self.store.load_state(chat_id))
+            turn = self.dialogue.handle(state, user_input)
+            staff_queued = self._apply_effects(chat_id, turn)
+            if turn.state == ConversationState():
+                self.store.db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,))
+            else:
+                self.store.save_state(chat_id, turn.state.to_json())
+            for reply in turn.replies:
+                self.store.queue(chat_id, reply, pressed_message_id if reply.replaces_pressed else None)
+            self.store.record(turn.events)
+            return Handled(turn.toast, turn.events, staff_queued)
+
+    # ------------------------------------------------------------------ effects
+
+    def _apply_effects(self, chat_id: int, turn: Turn) -> bool:
+        staff_queued = False
+        for effect in turn.effects:
+            if effect.kind == "save_request":
+                data = effect.data
+                request_id = self.store.save_request(chat_id, data["name"], data["phone"], data["time"], data["note"])
+                request = self.store.request(request_id)
+                assert request is not None
+                for staff_chat in self.staff_chat_ids:
+                    self.store.queue(staff_chat, self.staff_message(request), request_id=request_id)
+                    staff_queued = True
+                if not self.staff_chat_ids:
+                    log.warning("call-back request #%d saved, but STAFF_CHAT_ID is not set: nobody is told", request_id)
+            elif effect.kind == "forget":
+                ids = [
+                    row[0]
+                    for row in self.store.db.execute(
+                        "SELECT id FROM requests WHERE patient_ref = ?", (self.store.cipher.reference(chat_id),)
+                    )
+                ]
+                messages = {request_id: self.store.request_messages(request_id) for request_id in ids}
+                removed = self.store.forget(chat_id)
+                for request_id, places in messages.items():
+                    deleted = Reply(self.texts.staff_text("deleted", number=str(request_id)))
+                    for staff_chat, message_id in places:
+                        self.store.queue(staff_chat, deleted, edit_message_id=message_id)
+                        staff_queued = True
+                    self.store.db.execute("DELETE FROM request_messages WHERE request_id = ?", (request_id,))
+                done = self.texts.text("forget_done", requests=str(removed["requests"]))
+                self.store.queue(chat_id, Reply(done, self.dialogue.main_menu(), replaces_pressed=False))
+        return staff_queued
+
+    # ------------------------------------------------------------------ staff
+
+    def staff_message(self, request: CallbackRequest, status: str | None = None) -> Reply:
+        buttons = self.knowledge.callback.buttons
+        text = self.texts.staff_text(
+            "request",
+            number=str(request.id),
+            name=request.name,
+            patient_phone=request.phone,
+            time=buttons.get(request.preferred_time, request.preferred_time),
+            note=request.note or self.texts.texts["no_note"],
+            received=self._when(request.created_at),
+        )
+        if status:
+            text += "\n" + status
+        staff = self.texts.staff
+        keyboard = (
+            (
+                Button(staff["button_contacted"], action=StaffAction(request.id, "contacted").encode()),
+                Button(staff["button_unreachable"], action=StaffAction(request.id, "unreachable").encode()),
+            ),
+        )
+        return Reply(text, keyboard)
+
+    def _staff_command(self, chat_id: int, user_id: int | None, command: str) -> Handled:
+        if not self.is_staff(chat_id, user_id):
+            self.store.queue(chat_id, Reply(self.texts.staff_text("not_available")))
+            return Handled(None)
+        if command == "stats":
+            counts = self.store.counts()
+            text = self.texts.staff_text(
+                "stats",
+                conversations=str(counts.get("conversation_started", 0)),
+                selfchecks=str(counts.get("selfcheck_finished", 0)),
+                bookings=str(counts.get("booking_shown", 0)),
+                requests=str(counts.get("callback_requested", 0)),
+                unanswered=str(counts.get("unanswered", 0)),
+            )
+            self.store.queue(chat_id, Reply(text))
+            return Handled(None)
+        open_requests = self.store.requests("open")
+        if not open_requests:
+            self.store.queue(chat_id, Reply(self.texts.staff_text("no_open_requests")))
+            return Handled(None)
+        self.store.queue(chat_id, Reply(self.texts.staff_text("open_requests", count=str(len(open_requests)))))
+        for request in open_requests[:MAX_LISTED_REQUESTS]:
+            self.store.queue(chat_id, self.staff_message(request))
+        return Handled(None)
+
+    def _staff_action(
+        self, chat_id: int, user_id: int | None, action: StaffAction, pressed_message_id: int | None
+    ) -> Handled:
+        if not self.is_staff(chat_id, user_id):
+            return Handled(self.texts.staff_text("not_available"))
+        by = hashlib.sha256(str(user_id).encode()).hexdigest()[:8]
+        if not self.store.mark_request(action.request_id, action.outcome, by):
+            return Handled(self.texts.staff_text("deleted", number=str(action.request_id)))
+        request = self.store.request(action.request_id)
+        assert request is not None
+        key = "status_contacted" if action.outcome == "contacted" else "status_unreachable"
+        status = self.texts.staff_text(key, when=self._when(request.handled_at or 0))
+        updated = self.staff_message(request, status)
+        places = set(self.store.request_messages(action.request_id))
+        if pressed_message_id is not None:
+            places.add((chat_id, pressed_message_id))  # pressed on a /requests listing
+        for staff_chat, message_id in sorted(places):
+            self.store.queue(staff_chat, updated, edit_message_id=message_id)
+        self.store.record((Event(f"request_{action.outcome}"),))
+        return Handled(status, staff_queued=True)
+
+    def _when(self, timestamp: float) -> str:
+        return datetime.fromtimestamp(timestamp, self.timezone).strftime("%Y-%m-%d %H:%M %Z")
