@@ -51,12 +51,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.echo_bot import our_pool_size, our_uses_rate_limiter
 from bot.config import load_config
 from bot.content import Knowledge, load_knowledge
 from bot.dialogue import Dialogue
 from bot.replies import UserInput
 from bot.state import ConversationState
-from benchmarks.echo_bot import our_pool_size, our_uses_rate_limiter
 from tests.bot_process import PROJECT, TOKEN, BotProcess
 from tests.fake_telegram.server import FakeTelegramServer, RecordedRequest
 

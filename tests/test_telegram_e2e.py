@@ -59,7 +59,8 @@ def no_invalid_calls(server: FakeTelegramServer, after_crash: bool = False) -> N
     arrived) and Telegram answers "not modified": harmless, and the only error allowed."""
     wait_quiet(server)
     errors = [
-        r for r in server.validation_errors
+        r
+        for r in server.validation_errors
         if not (after_crash and r.method == "editMessageText" and "not modified" in (r.description or ""))
     ]
     assert errors == [], [(r.method, r.description) for r in errors]
@@ -73,13 +74,18 @@ def test_start_registers_commands_and_shows_menu(server: FakeTelegramServer, bot
     [reply] = messages(server, chat, 1)
     assert "not a diagnosis" in reply.text and "119" in reply.text
     assert reply.button_texts == [
-        UI.buttons["ask"], UI.buttons["selfcheck"], UI.buttons["book"],
-        KNOWLEDGE.callback.buttons["request"], UI.buttons["urgent"],
+        UI.buttons["ask"],
+        UI.buttons["selfcheck"],
+        UI.buttons["book"],
+        KNOWLEDGE.callback.buttons["request"],
+        UI.buttons["urgent"],
     ]
     no_invalid_calls(server)
 
 
-def test_question_gets_answer_with_follow_ups_and_typing(server: FakeTelegramServer, bot: BotProcess, chat: int) -> None:
+def test_question_gets_answer_with_follow_ups_and_typing(
+    server: FakeTelegramServer, bot: BotProcess, chat: int
+) -> None:
     server.push_text(chat, "how does stres cause back pain")
     [reply] = messages(server, chat, 1)
     entry = KNOWLEDGE.entries["how_stress_causes_pain"]
@@ -141,8 +147,11 @@ def test_back_and_stale_presses(server: FakeTelegramServer, bot: BotProcess, cha
     stale_data = first_screen["inline_keyboard"][0][1]["callback_data"]
     server.push_callback(chat, check.message_id, stale_data, check_button=False)
     server.wait_for(
-        lambda: [c for c in server.answered_callbacks() if c.data == stale_data and c.chat_id == chat
-                 and (c.answer or {}).get("text") == UI.texts["stale_button"]],
+        lambda: [
+            c
+            for c in server.answered_callbacks()
+            if c.data == stale_data and c.chat_id == chat and (c.answer or {}).get("text") == UI.texts["stale_button"]
+        ],
         timeout=10,
     )
     wait_quiet(server)
@@ -190,8 +199,11 @@ def test_everything_else_a_patient_can_send(server: FakeTelegramServer, bot: Bot
     server.push_text(chat, "my back " * 600)  # 4,800 characters
     server.push_text(chat, "<b>hi</b> & <script>alert(1)</script>")
     server.push_text(chat, "/nonsense")
-    server.push_message(chat, text="does stress cause back pain", forward_origin={
-        "type": "hidden_user", "sender_user_name": "Someone", "date": 1700000000})
+    server.push_message(
+        chat,
+        text="does stress cause back pain",
+        forward_origin={"type": "hidden_user", "sender_user_name": "Someone", "date": 1700000000},
+    )
     sent = messages(server, chat, 11)
     assert len(sent) >= 11
     original = server.push_text(chat, "hello")
