@@ -214,10 +214,6 @@ class Dialogue:
             text += "\n\n" + self.ui.text("source", section=entry.source)
         if entry.menu:
             return (Reply(text, self.main_menu()),)
-        rows: list[tuple[Button, ...]] = [
-            (Button(self.knowledge.entries[target].title, action=ShowAnswer(target).encode()),)
-            for target in entry.follow_ups
-        ]
         offers = []
         if "selfcheck" in entry.offers:
             offers.append(Button(self.ui.buttons["selfcheck"], action=Simple("selfcheck").encode()))
@@ -225,6 +221,12 @@ class Dialogue:
             offers.append(Button(self.ui.buttons["book"], url=self.knowledge.settings.booking_url))
         if "callback" in entry.offers:
             offers.append(Button(self.knowledge.callback.buttons["request"], action=Simple("callback").encode()))
+        offer_labels = {button.label for button in offers}
+        rows: list[tuple[Button, ...]] = [
+            (Button(self.knowledge.entries[target].title, action=ShowAnswer(target).encode()),)
+            for target in entry.follow_ups
+            if self.knowledge.entries[target].title not in offer_labels  # the offer does the same, in one tap
+        ]
         if offers:
             rows.append(tuple(offers))
         rows.append((Button(self.ui.buttons["menu"], action=Simple("menu").encode()),))

@@ -111,16 +111,12 @@ def test_placeholders_are_filled_and_escaped(copy: Path) -> None:
 
 def test_unknown_field(copy: Path) -> None:
     edit_entry(copy, ARTICLE, "how_stress_causes_pain", lambda e: e.update(colour="red"))
-    assert_problem(
-        problems_of(copy), ARTICLE_FILE, "entry 'how_stress_causes_pain'", "field 'colour'", "unknown"
-    )
+    assert_problem(problems_of(copy), ARTICLE_FILE, "entry 'how_stress_causes_pain'", "field 'colour'", "unknown")
 
 
 def test_missing_field(copy: Path) -> None:
     edit_entry(copy, ARTICLE, "how_stress_causes_pain", lambda e: e.pop("title"))
-    assert_problem(
-        problems_of(copy), ARTICLE_FILE, "entry 'how_stress_causes_pain'", "field 'title'", "missing"
-    )
+    assert_problem(problems_of(copy), ARTICLE_FILE, "entry 'how_stress_causes_pain'", "field 'title'", "missing")
 
 
 def test_article_entry_without_source(copy: Path) -> None:
@@ -144,18 +140,14 @@ def test_duplicate_id_across_two_files(copy: Path) -> None:
 
 def test_dangling_follow_up(copy: Path) -> None:
     edit_entry(copy, ARTICLE, "studies", lambda e: e.update(follow_ups=["about_article", "no_such_entry"]))
-    assert_problem(
-        problems_of(copy), ARTICLE_FILE, "entry 'studies'", "field 'follow_ups'", "'no_such_entry'"
-    )
+    assert_problem(problems_of(copy), ARTICLE_FILE, "entry 'studies'", "field 'follow_ups'", "'no_such_entry'")
 
 
 def test_answer_too_long(copy: Path) -> None:
     long_answer = "Stress can cause back pain. " * 25
     assert len(long_answer) > MAX_ANSWER_CHARS
     edit_entry(copy, ARTICLE, "sleep", lambda e: e.update(answer=long_answer))
-    assert_problem(
-        problems_of(copy), ARTICLE_FILE, "entry 'sleep'", "field 'answer'", f"at most {MAX_ANSWER_CHARS}"
-    )
+    assert_problem(problems_of(copy), ARTICLE_FILE, "entry 'sleep'", "field 'answer'", f"at most {MAX_ANSWER_CHARS}")
 
 
 @pytest.mark.parametrize(
@@ -170,9 +162,7 @@ def test_answer_too_long(copy: Path) -> None:
 )
 def test_html_telegram_would_reject(copy: Path, answer: str, words: str) -> None:
     edit_entry(copy, ARTICLE, "sleep", lambda e: e.update(answer=answer))
-    assert_problem(
-        problems_of(copy), ARTICLE_FILE, "entry 'sleep'", "field 'answer'", "Telegram would reject", words
-    )
+    assert_problem(problems_of(copy), ARTICLE_FILE, "entry 'sleep'", "field 'answer'", "Telegram would reject", words)
 
 
 def test_html_problem_in_ui_text(copy: Path) -> None:
@@ -192,9 +182,7 @@ def test_malformed_yaml_names_the_line(copy: Path) -> None:
 
 def test_unknown_placeholder(copy: Path) -> None:
     edit_entry(copy, ARTICLE, "sleep", lambda e: e.update(answer="Call {clinic_phone} today."))
-    line = assert_problem(
-        problems_of(copy), ARTICLE_FILE, "entry 'sleep'", "field 'answer'", "{clinic_phone}"
-    )
+    line = assert_problem(problems_of(copy), ARTICLE_FILE, "entry 'sleep'", "field 'answer'", "{clinic_phone}")
     assert "{phone}" in line  # it lists what is allowed
 
 
@@ -240,9 +228,7 @@ def test_missing_selfcheck_text(copy: Path) -> None:
 
 def test_source_not_in_the_list(copy: Path) -> None:
     edit_entry(copy, ARTICLE, "sleep", lambda e: e.update(source="How to Sleep"))
-    assert_problem(
-        problems_of(copy), ARTICLE_FILE, "entry 'sleep'", "field 'source'", "'How to Sleep'"
-    )
+    assert_problem(problems_of(copy), ARTICLE_FILE, "entry 'sleep'", "field 'source'", "'How to Sleep'")
 
 
 def test_bad_offers_value(copy: Path) -> None:
@@ -282,9 +268,7 @@ def test_all_problems_are_collected_in_one_pass(copy: Path, knowledge: Knowledge
 
 def test_one_mistake_in_an_entry_gives_one_line(copy: Path) -> None:
     edit_entry(copy, ARTICLE, "how_stress_causes_pain", lambda e: e.pop("title"))
-    assert problems_of(copy) == [
-        f"{ARTICLE_FILE}: entry 'how_stress_causes_pain': field 'title': missing"
-    ]
+    assert problems_of(copy) == [f"{ARTICLE_FILE}: entry 'how_stress_causes_pain': field 'title': missing"]
 
 
 def test_one_typo_in_clinic_yaml_gives_one_line(copy: Path) -> None:
@@ -440,9 +424,7 @@ def _literal_texts(tree: ast.AST) -> list[tuple[int, str]]:
             continue
         args = node.args[:1] + [k.value for k in node.keywords if k.arg in ("text", "label")]
         for arg in args:
-            if isinstance(arg, ast.JoinedStr) or (
-                isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-            ):
+            if isinstance(arg, ast.JoinedStr) or (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
                 found.append((node.lineno, ast.unparse(arg)))
     return found
 
@@ -468,8 +450,9 @@ def test_answers_only_mention_buttons_the_bot_shows(knowledge: Knowledge, dialog
     missing = []
     for entry in knowledge.entries.values():
         if re.search(r"call-back button", entry.answer, re.I):
-            labels = [button.label.lower() for reply in dialogue.answer(entry) for row in reply.buttons
-                      for button in row]
+            labels = [
+                button.label.lower() for reply in dialogue.answer(entry) for row in reply.buttons for button in row
+            ]
             if not any("call" in label for label in labels):
                 missing.append(entry.id)
     assert missing == []
@@ -483,6 +466,16 @@ def test_answer_buttons_follow_the_entry(knowledge: Knowledge, dialogue: Dialogu
         if entry.menu:
             assert labels == [button.label for row in dialogue.main_menu() for button in row]
             continue
-        titles = [knowledge.entries[target].title for target in entry.follow_ups]
+        offer_labels = {
+            knowledge.ui.buttons["book"],
+            knowledge.ui.buttons["selfcheck"],
+            knowledge.callback.buttons["request"],
+        }
+        titles = [
+            knowledge.entries[target].title
+            for target in entry.follow_ups
+            if knowledge.entries[target].title not in offer_labels  # an offer button does the same
+        ]
         assert labels[: len(titles)] == titles
+        assert len(labels) == len(set(labels)), f"{entry.id}: a button label shown twice: {labels}"
         assert labels[-1] == knowledge.ui.buttons["menu"]
