@@ -57,6 +57,7 @@ from bot.content import Knowledge, load_knowledge
 from bot.dialogue import Dialogue
 from bot.replies import UserInput
 from bot.state import ConversationState
+from bot.telegram_html import to_plain_text
 from tests.bot_process import PROJECT, TOKEN, BotProcess
 from tests.fake_telegram.server import FakeTelegramServer, RecordedRequest
 
@@ -86,10 +87,21 @@ RETRY_QUIET_SECONDS = 6.0  # when a reply call failed: long enough for the outbo
 class Step:
     kind: str  # "command", "text" or "press"
     value: str  # the command, the text, or the label of the button to press
-    replies: int  # how many sendMessage/editMessageText calls our bot makes for it
+    replies: int  # how many sendMessage/editMessageText calls the bot makes for it
 
 
-def our_script(knowledge: Knowledge, questions: int) -> list[Step]:
+@dataclass(frozen=True)
+class Script:
+    steps: tuple[Step, ...]
+    echo: bool
+    result_line: str | None = None  # how the self-check result starts, as the patient sees it
+
+    @property
+    def replies(self) -> int:
+        return sum(step.replies for step in self.steps)
+
+
+def our_script(knowledge: Knowledge, questions: int) -> Script:
     """The patient's script, with the replies the dialogue core gives for each step."""
     dialogue = Dialogue(knowledge)
     state = ConversationState()
@@ -100,6 +112,7 @@ def our_script(knowledge: Knowledge, questions: int) -> list[Step]:
     wanted += [Step("press", buttons[answer], 0) for answer in CHECK_ANSWERS]
     script: list[Step] = []
     check_keyboard: Any = None
+    last_text = ""
     for step in wanted:
         if step.kind == "command":
             user_input = UserInput.command(step.value)
@@ -118,16 +131,19 @@ def our_script(knowledge: Knowledge, questions: int) -> list[Step]:
             raise SystemExit("the self-check no longer edits its message in place")
         if step.value == "selfcheck" or step.kind == "press":
             check_keyboard = turn.replies[-1].buttons if turn.replies else None
+        if turn.replies:
+            last_text = turn.replies[-1].text
         script.append(Step(step.kind, step.value, len(turn.replies)))
     if state.selfcheck is not None:
         raise SystemExit("the self-check did not finish after the scripted answers")
-    return script
+    return Script(tuple(script), echo=False, result_line=to_plain_text(last_text).strip().split("\n")[0])
 
 
-def echo_script(script: Sequence[Step]) -> list[Step]:
+def echo_script(script: Script) -> Script:
     """The same pushes for the echo bot: one reply each (a message, or the edit of the pressed one)."""
-    return [Step(step.kind, f"b{number}" if step.kind == "press" else step.value, 1)
-            for number, step in enumerate(script)]
+    steps = tuple(Step(step.kind, f"b{number}" if step.kind == "press" else step.value, 1)
+                  for number, step in enumerate(script.steps))
+    return Script(steps, echo=True)
 
 
 # --------------------------------------------------------------------------- the fake server
@@ -148,13 +164,15 @@ class LoadServer(FakeTelegramServer):
 
 
 class EchoBotProcess(BotProcess):
-    """BotProcess running benchmarks/echo_bot.py instead of `python -m bot run`."""
+    """BotProcess running benchmarks/echo_bot.py (`command`) instead of `python -m bot run`."""
+
+    command: tuple[str, ...] = ("-m", "benchmarks.echo_bot")
 
     def start(self, wait: bool = True) -> EchoBotProcess:
         commands_before = len(self.server.calls("setMyCommands"))
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.echo_bot"], cwd=PROJECT, env=self.env, stdout=log, stderr=log
+            [sys.executable, *self.command], cwd=PROJECT, env=self.env, stdout=log, stderr=log
         )
         log.close()
         if wait:
@@ -174,9 +192,11 @@ class EchoBotProcess(BotProcess):
 
 @dataclass
 class _Chat:
-    replies: int = 0
+    replies: int = 0  # replies that moved the conversation on
+    duplicates: int = 0  # the same call as the reply before it, again
     last_reply_at: float = 0.0
     last_message_id: int | None = None
+    last_call: tuple[Any, ...] | None = None
     waiter: asyncio.Future[None] | None = None
     target: int = 0
 
@@ -201,6 +221,7 @@ class RunResult:
     peak_rss_kb: int | None = None
     cpu_seconds: float | None = None
     finished_checks: int | None = None
+    log_problems: list[str] = field(default_factory=list)
 
     @property
     def replies_per_second(self) -> float:
@@ -222,7 +243,8 @@ class LoadDriver:
         self.loop = loop
         self.timeout = timeout
         self.chats: dict[int, _Chat] = {}
-        self.last_reply_at = 0.0
+        self.last_reply_at = 0.0  # the newest reply call of any kind, duplicates too
+        self.last_progress_at = 0.0  # the newest reply that answered an update
         server.listener = self._from_server
 
     def _from_server(self, record: RecordedRequest, at: float) -> None:
@@ -231,14 +253,23 @@ class LoadDriver:
         except (TypeError, ValueError):
             return
         result = record.result if isinstance(record.result, dict) else {}
-        self.loop.call_soon_threadsafe(self._on_reply, chat_id, record.method, result.get("message_id"), at)
+        params = record.params
+        call = (record.method, params.get("message_id"), params.get("text"), str(params.get("reply_markup")))
+        self.loop.call_soon_threadsafe(self._on_reply, chat_id, call, result.get("message_id"), at)
 
-    def _on_reply(self, chat_id: int, method: str, message_id: int | None, at: float) -> None:
+    def _on_reply(self, chat_id: int, call: tuple[Any, ...], message_id: int | None, at: float) -> None:
         chat = self.chats.setdefault(chat_id, _Chat())
+        self.last_reply_at = max(self.last_reply_at, at)
+        if call == chat.last_call:
+            # The very same call again (an edit like that would be refused as "not modified", so
+            # this is a message sent twice): a duplicate, and not the reply to the next update.
+            chat.duplicates += 1
+            return
+        chat.last_call = call
         chat.replies += 1
         chat.last_reply_at = at
-        self.last_reply_at = max(self.last_reply_at, at)
-        if method == "sendMessage" and message_id is not None:
+        self.last_progress_at = max(self.last_progress_at, at)
+        if call[0] == "sendMessage" and message_id is not None:
             chat.last_message_id = message_id
         if chat.waiter is not None and not chat.waiter.done() and chat.replies >= chat.target:
             chat.waiter.set_result(None)
@@ -270,23 +301,26 @@ class LoadDriver:
                 raise ValueError("no self-check message to press on")
             self.server.press_inline_button(chat_id, step.value, message_id=check_message)
 
-    async def patient(self, chat_id: int, script: Sequence[Step], echo: bool, result: RunResult | None) -> int | None:
-        """One patient through the script; returns the id of its self-check message (ours)."""
+    async def patient(self, chat_id: int, script: Script, result: RunResult | None) -> int | None:
+        """One patient through the script; returns the id of its self-check message.
+        Without `result` (the warm-up) a step that fails raises instead of being counted."""
         chat = self.chats.setdefault(chat_id, _Chat())
         target = 0
         check_message: int | None = None
-        for step in script:
+        for step in script.steps:
             started = time.monotonic()
             try:
-                self._push(chat_id, step, chat, echo, check_message)
-            except ValueError:  # the button to press is not there: the rest cannot run
-                if result is not None:
-                    result.failed_pushes += 1
+                self._push(chat_id, step, chat, script.echo, check_message)
+            except ValueError as error:  # the button to press is not there: the rest cannot run
+                if result is None:
+                    raise RuntimeError(f"warm-up: cannot push {step}: {error}") from error
+                result.failed_pushes += 1
                 return check_message
             target += step.replies
             if not await self._wait_replies(chat, target):
-                if result is not None:
-                    result.timed_out_updates += 1
+                if result is None:
+                    raise RuntimeError(f"warm-up: no reply to {step} within {self.timeout:.0f} s")
+                result.timed_out_updates += 1
                 return check_message
             if result is not None:
                 result.latencies.append(chat.last_reply_at - started)
@@ -296,19 +330,17 @@ class LoadDriver:
         return check_message
 
     async def settle(self, expected: dict[int, int]) -> None:
-        """Wait until no reply came for a while (longer when a reply call failed: the outbox
-        retries), so late and duplicated replies are counted too."""
+        """Wait until no reply came for a while (longer when replies are missing or a reply call
+        failed: the outbox retries every 5 s), so late and duplicated replies are counted too."""
+        short = any(self.chats.get(chat_id, _Chat()).replies < count for chat_id, count in expected.items())
         failed = any(r.method in REPLY_METHODS and r.status not in (200, None) for r in self.server.requests)
-        quiet = RETRY_QUIET_SECONDS if failed or self._short(expected) else QUIET_SECONDS
-        deadline = time.monotonic() + max(quiet * 3, 15.0)
+        quiet = RETRY_QUIET_SECONDS if short or failed else QUIET_SECONDS
+        deadline = time.monotonic() + 3 * quiet
         while time.monotonic() < deadline:
-            since = time.monotonic() - max(self.last_reply_at, 0.0)
+            since = time.monotonic() - self.last_reply_at
             if since >= quiet:
                 return
-            await asyncio.sleep(min(quiet - since, 0.2) + 0.01)
-
-    def _short(self, expected: dict[int, int]) -> bool:
-        return any(self.chats.get(chat_id, _Chat()).replies < count for chat_id, count in expected.items())
+            await asyncio.sleep(quiet - since + 0.01)
 
 
 def _proc_status_kb(pid: int, field_name: str) -> int | None:
@@ -326,73 +358,75 @@ def _cpu_seconds(pid: int) -> float | None:
     return None
 
 
-async def _load(
-    server: LoadServer, script: Sequence[Step], patients: int, echo: bool, timeout: float, pid: int, result: RunResult
-) -> dict[int, int]:
+async def _load(server: LoadServer, script: Script, patients: int, timeout: float, pid: int, result: RunResult) -> None:
     driver = LoadDriver(server, asyncio.get_running_loop(), timeout)
-    await driver.patient(WARM_UP_CHAT, script, echo, None)
+    await driver.patient(WARM_UP_CHAT, script, None)
     await asyncio.sleep(0.3)
     result.idle_rss_kb = _proc_status_kb(pid, "VmRSS")
     cpu_before = _cpu_seconds(pid)
     chat_ids = [FIRST_CHAT + number for number in range(patients)]
     started = time.monotonic()
-    check_messages = await asyncio.gather(*(driver.patient(chat_id, script, echo, result) for chat_id in chat_ids))
-    result.load_seconds = max(driver.last_reply_at, started) - started
-    per_patient = sum(step.replies for step in script)
-    expected = dict.fromkeys(chat_ids, per_patient)
+    check_messages = await asyncio.gather(*(driver.patient(chat_id, script, result) for chat_id in chat_ids))
+    result.load_seconds = max(driver.last_progress_at, started) - started
+    expected = dict.fromkeys(chat_ids, script.replies)
     await driver.settle(expected)
     cpu_after = _cpu_seconds(pid)
     if cpu_before is not None and cpu_after is not None:
         result.cpu_seconds = cpu_after - cpu_before
     result.peak_rss_kb = _proc_status_kb(pid, "VmHWM")
     for chat_id, count in expected.items():
-        received = driver.chats.get(chat_id, _Chat()).replies
+        chat = driver.chats.get(chat_id, _Chat())
         result.expected_replies += count
-        result.replies += received
-        result.lost += max(0, count - received)
-        result.duplicated += max(0, received - count)
-    if not echo:
+        result.replies += chat.replies + chat.duplicates
+        result.lost += max(0, count - chat.replies)
+        result.duplicated += chat.duplicates + max(0, chat.replies - count)
+    if script.result_line is not None:
         result.finished_checks = sum(
             1 for chat_id, message_id in zip(chat_ids, check_messages, strict=True)
-            if message_id is not None and _shows_result(server, chat_id, message_id)
+            if message_id is not None and _shows_result(server, chat_id, message_id, script)
         )
-    return expected
 
 
-def _shows_result(server: FakeTelegramServer, chat_id: int, message_id: int) -> bool:
-    """The self-check message ends on the result: edited once per press, no buttons to answer."""
+def _shows_result(server: FakeTelegramServer, chat_id: int, message_id: int, script: Script) -> bool:
+    """The self-check message was edited once per press and ends on the result."""
     message = server.message(chat_id, message_id)
-    if message is None:
+    if message is None or script.result_line is None:
         return False
-    return len(message.edits) == 1 + len(CHECK_ANSWERS) and "of 8" not in (message.text or "")
+    presses = sum(1 for step in script.steps if step.kind == "press")
+    return len(message.edits) == presses and (message.text or "").startswith(script.result_line)
 
 
-def run_bot(name: str, script: Sequence[Step], patients: int, timeout: float, echo_rate_limiter: bool) -> RunResult:
-    echo = name == "echo"
-    result = RunResult(name, patients, len(script))
+def _log_problems(log: str, limit: int = 12) -> list[str]:
+    lines = [line for line in log.splitlines() if " ERROR " in line or " WARNING " in line or "Traceback" in line]
+    lines = [line for line in lines if "placeholder" not in line and "is not set" not in line]
+    return lines[:limit]
+
+
+def run_bot(name: str, script: Script, patients: int, timeout: float, echo_rate_limiter: bool) -> RunResult:
+    result = RunResult(name, patients, len(script.steps))
     with tempfile.TemporaryDirectory(prefix=f"load-{name}-") as tmp, LoadServer(token=TOKEN) as server:
         data_dir = Path(tmp) / "data"
-        if echo:
+        if script.echo:
             extra = {"ECHO_RATE_LIMITER": "1"} if echo_rate_limiter else {}
             process: BotProcess = EchoBotProcess(server, data_dir, **extra)
         else:
             process = BotProcess(server, data_dir, LOG_LEVEL="INFO")
-        data_dir.mkdir(parents=True, exist_ok=True)
-        process.start()
-        assert process.process is not None
         try:
-            asyncio.run(_load(server, script, patients, echo, timeout, process.process.pid, result))
+            process.start()
+            assert process.process is not None
+            asyncio.run(_load(server, script, patients, timeout, process.process.pid, result))
+        except Exception:
+            print(f"{name} bot log:\n{process.output()[-4000:]}", file=sys.stderr)
+            raise
         finally:
             server.listener = None
             process.stop()
         result.validation_errors = [f"{r.method}: {r.description}" for r in server.validation_errors]
-        result.validation_errors += [f"unsupported method {name}" for name in server.unsupported_methods]
+        result.validation_errors += [f"unsupported method {method}" for method in server.unsupported_methods]
         result.validation_errors += [f"fake server error: {error}" for error in server.internal_errors]
         result.unanswered_callbacks = len(server.unanswered_callbacks())
         result.calls = Counter(r.method for r in server.requests)
-        if process.process is not None and process.process.returncode not in (0, -2, 130):
-            print(f"warning: {name} bot exited with {process.process.returncode}; log: {process.log_path}",
-                  file=sys.stderr)
+        result.log_problems = _log_problems(process.output())
     return result
 
 
@@ -501,9 +535,14 @@ def report(ours: RunResult, echo: RunResult, args: argparse.Namespace) -> tuple[
         )
     for result in (ours, echo):
         if result.validation_errors:
-            lines.append(f"- {result.name} validation errors (first 5): {result.validation_errors[:5]}")
+            counted = Counter(result.validation_errors).most_common(5)
+            lines.append(f"- {result.name} bot, calls the fake server refused: "
+                         + "; ".join(f"{count} x {error}" for error, count in counted))
         if result.failed_pushes:
             lines.append(f"- {result.name}: {result.failed_pushes} patient(s) could not press the next button")
+        if result.log_problems and (result.lost or result.duplicated or result.validation_errors):
+            lines.append(f"- {result.name} bot log, warnings and errors (first {len(result.log_problems)}):")
+            lines += [f"  - `{line}`" for line in result.log_problems]
     passed = p99_ok and memory_ok and delivery_ok and calls_ok
     return "\n".join(lines), passed
 
@@ -529,7 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     script = our_script(knowledge, args.questions)
     results = {}
     for name, steps in (("ours", script), ("echo", echo_script(script))):
-        print(f"running {name}: {patients} patients x {len(steps)} updates ...", file=sys.stderr, flush=True)
+        print(f"running {name}: {patients} patients x {len(steps.steps)} updates ...", file=sys.stderr, flush=True)
         started = time.monotonic()
         results[name] = run_bot(name, steps, patients, args.timeout, args.echo_rate_limiter)
         print(f"  done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)

@@ -356,6 +356,15 @@ def _read_yaml(path: Path, report: _Report) -> Any:
         return None
 
 
+def _read_mapping(path: Path, report: _Report) -> dict[str, Any]:
+    """A file whose top level must be a mapping of fields; anything else is reported once."""
+    data = _read_yaml(path, report)
+    if data is None or isinstance(data, dict):
+        return data or {}
+    report.add(path, f"must be a mapping of fields at the top level, got {type(data).__name__}")
+    return {}
+
+
 def _check_fields(
     data: Any,
     required: Mapping[str, type | tuple[type, ...]],
@@ -429,7 +438,7 @@ def _check_html(text: str, report: _Report, file: Path, entry: str | None, field
 
 def _load_settings(root: Path, overrides: Mapping[str, str], report: _Report) -> ClinicSettings:
     file = root / "clinic.yaml"
-    data = _read_yaml(file, report) or {}
+    data = _read_mapping(file, report)
     required = {name: (str, int) for name in SETTING_FIELDS} | {"crisis_lines": list}
     if not _check_fields(data, required, {"placeholders": list}, report, file):
         data = data if isinstance(data, dict) else {}
@@ -596,7 +605,7 @@ def _load_text_table(
 
 def _load_ui(root: Path, values: Mapping[str, str], report: _Report) -> UiTexts:
     file = root / "ui.yaml"
-    data = _read_yaml(file, report) or {}
+    data = _read_mapping(file, report)
     sections = {"texts": dict, "buttons": dict, "commands": dict, "sources": list}
     _check_fields(data, sections, {}, report, file)
     extra = {
@@ -618,7 +627,7 @@ def _load_ui(root: Path, values: Mapping[str, str], report: _Report) -> UiTexts:
 
 def _load_language(root: Path, report: _Report) -> Language:
     file = root / "language.yaml"
-    data = _read_yaml(file, report) or {}
+    data = _read_mapping(file, report)
     fields = {"stop_words": list, "negations": list, "replacements": dict}
     if not _check_fields(data, fields, {"known_words": list}, report, file):
         return Language(frozenset(), frozenset(), {}, frozenset())
@@ -642,7 +651,7 @@ def _load_language(root: Path, report: _Report) -> Language:
 
 def _load_safety(root: Path, values: Mapping[str, str], lines: str, report: _Report) -> dict[str, SafetyLevel]:
     file = root / "safety.yaml"
-    data = _read_yaml(file, report) or {}
+    data = _read_mapping(file, report)
     if not _check_fields(data, dict.fromkeys(SAFETY_LEVELS, dict), {}, report, file):
         return {}
     levels: dict[str, SafetyLevel] = {}
@@ -677,7 +686,7 @@ def _load_safety(root: Path, values: Mapping[str, str], lines: str, report: _Rep
 
 def _load_selfcheck(root: Path, values: Mapping[str, str], report: _Report) -> SelfCheckSpec:
     file = root / "selfcheck.yaml"
-    data = _read_yaml(file, report) or {}
+    data = _read_mapping(file, report)
     fields = {"screening": str, "questions": list, "texts": dict, "buttons": dict}
     _check_fields(data, fields, {}, report, file)
     extra = {
@@ -710,7 +719,7 @@ def _load_selfcheck(root: Path, values: Mapping[str, str], report: _Report) -> S
 
 def _load_callback(root: Path, values: Mapping[str, str], report: _Report) -> CallbackTexts:
     file = root / "callback.yaml"
-    data = _read_yaml(file, report) or {}
+    data = _read_mapping(file, report)
     _check_fields(data, {"texts": dict, "buttons": dict, "staff": dict}, {}, report, file)
     texts = _load_text_table(
         data.get("texts"), CALLBACK_TEXT_KEYS, file, "texts", values, report, CALLBACK_PLACEHOLDERS
