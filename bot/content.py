@@ -68,6 +68,7 @@ UI_TEXT_KEYS = frozenset(
         "unknown_button",
         "urgent_info",
         "too_long",
+        "storage_error",
     }
 )
 UI_TOAST_KEYS = frozenset({"stale_button", "unknown_button"})

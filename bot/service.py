@@ -90,6 +90,19 @@ class ClinicService:
             self.store.record(turn.events)
             return Handled(turn.toast, turn.events, staff_queued)
 
+    def handle_unsaved(self, chat_id: int, user_input: UserInput) -> tuple[Reply, ...]:
+        """Replies when the database cannot be written (disk full, read-only): the patient still
+        gets an answer, safety replies included, but nothing is stored, so a call-back request
+        is never reported as received."""
+        try:
+            state = ConversationState.from_json(self.store.load_state(chat_id))
+        except Exception:  # the database may be unreadable too
+            state = ConversationState()
+        turn = self.dialogue.handle(state, user_input)
+        if turn.effects:  # saving a request or forgetting needs the database
+            return (Reply(self.knowledge.ui.texts["storage_error"]),)
+        return turn.replies
+
     # ------------------------------------------------------------------ effects
 
     def _apply_effects(self, chat_id: int, turn: Turn) -> bool:

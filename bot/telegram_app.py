@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import sqlite3
 from typing import Any
 from urllib.parse import urlparse
 
@@ -157,7 +158,11 @@ class TelegramBot:
     ) -> None:
         query = update.callback_query
         pressed = query.message.message_id if query is not None and query.message else None
-        handled = self.service.handle(chat_id, user_input, update.update_id, user_id, pressed)
+        try:
+            handled = self.service.handle(chat_id, user_input, update.update_id, user_id, pressed)
+        except sqlite3.Error as error:
+            await self._answer_unsaved(application, update, chat_id, user_input, error)
+            return
         if handled is None:
             # Delivered again after a restart: it was handled (and its button press answered)
             # before; only replies still waiting in the outbox need to go out.
@@ -173,6 +178,22 @@ class TelegramBot:
         if handled is not None and handled.staff_queued:
             for staff_chat in self.service.staff_chat_ids:
                 await self._flush_locked(application, staff_chat)
+
+    async def _answer_unsaved(
+        self, application: Application, update: Update, chat_id: int, user_input: UserInput, error: Exception
+    ) -> None:
+        """The database cannot be written: answer anyway, straight from the core, store nothing."""
+        log.error(
+            "DATA_DIR database write failed (%s: %s): answering without saving; check disk space and permissions",
+            type(error).__name__,
+            error,
+        )
+        if update.callback_query is not None:
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer()
+        for reply in self.service.handle_unsaved(chat_id, user_input):
+            with contextlib.suppress(TelegramError):
+                await application.bot.send_message(chat_id, reply.text, reply_markup=render_markup(reply))
 
     def _to_input(self, update: Update) -> UserInput:
         if update.callback_query is not None:
