@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -87,8 +88,11 @@ def cmd_export(config: Config, path: str) -> int:
 
 
 def _safe_cell(value: str) -> str:
-    """Stop spreadsheet formula injection: a cell starting with = + - @ is read as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") and not value[1:2].isdigit() else value
+    """Stop spreadsheet formula injection: a cell a spreadsheet would read as a formula is
+    prefixed with ' (a phone number in +81... form is the one value left as it is)."""
+    if re.fullmatch(r"\+\d{6,15}", value):
+        return value
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def cmd_report(config: Config, limit: int) -> int:

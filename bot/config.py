@@ -105,6 +105,9 @@ def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = No
     retention = get("REQUEST_RETENTION_DAYS") or "30"
     if not (retention.isascii() and retention.isdigit()) or not 1 <= int(retention) <= 3650:
         raise ConfigError(f"REQUEST_RETENTION_DAYS: '{retention}' is not a number of days (1-3650)")
+    data_key = get("DATA_KEY")
+    if data_key is not None and not re.fullmatch(r"[A-Za-z0-9_-]{43}=", data_key):
+        raise ConfigError("DATA_KEY is not a data key (44 characters of url-safe base64, as in secrets/data.key)")
     timezone = get("CLINIC_TIMEZONE") or "Asia/Tokyo"
     try:
         ZoneInfo(timezone)
@@ -132,7 +135,7 @@ def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = No
         log_level=log_level,
         clinic_overrides=overrides,
         staff_user_ids=tuple(ids("STAFF_USER_IDS")),
-        data_key=get("DATA_KEY"),
+        data_key=data_key,
         key_file=Path(get("KEY_FILE") or "secrets/data.key"),
         request_retention_days=int(retention),
         timezone=timezone,

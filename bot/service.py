@@ -130,7 +130,7 @@ class ClinicService:
                 for request_id, places in messages.items():
                     deleted = Reply(self.texts.staff_text("deleted", number=str(request_id)))
                     for staff_chat, message_id in places:
-                        self.store.queue(staff_chat, deleted, edit_message_id=message_id)
+                        self.store.queue(staff_chat, deleted, edit_message_id=message_id, request_id=request_id)
                         staff_queued = True
                     self.store.db.execute("DELETE FROM request_messages WHERE request_id = ?", (request_id,))
                 done = self.texts.text("forget_done", requests=str(removed["requests"]))
@@ -203,7 +203,7 @@ class ClinicService:
         if pressed_message_id is not None:
             places.add((chat_id, pressed_message_id))  # pressed on a /requests listing
         for staff_chat, message_id in sorted(places):
-            self.store.queue(staff_chat, updated, edit_message_id=message_id)
+            self.store.queue(staff_chat, updated, edit_message_id=message_id, request_id=action.request_id)
         self.store.record((Event(f"request_{action.outcome}"),))
         return Handled(status, staff_queued=True)
 

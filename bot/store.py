@@ -342,7 +342,7 @@ class Store:
             "requests": len(ids),
         }
         for request_id in ids:
-            self.db.execute("DELETE FROM outbox WHERE request_id = ? AND edit_message_id IS NULL", (request_id,))
+            self.db.execute("DELETE FROM outbox WHERE request_id = ?", (request_id,))  # details included
             self.db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
         return removed | {"request_ids": ids}  # type: ignore[dict-item]
 
@@ -369,7 +369,8 @@ class Store:
             items.append(OutboxItem(row[0], row[1], reply, row[3], row[4], row[5], row[6] <= self.clock()))
         return items
 
-    def mark_sent(self, item_id: int, message_id: int | None = None) -> None:
+    def mark_sent(self, item_id: int, message_id: int | None = None) -> bool:
+        """Remove a sent item; False when it was already gone (deleted by /forget meanwhile)."""
         with self.transaction():
             row = self.db.execute(
                 "SELECT request_id, chat_id, edit_message_id FROM outbox WHERE id = ?", (item_id,)
@@ -380,6 +381,7 @@ class Store:
                     (row[0], row[1], message_id),
                 )
             self.db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+        return row is not None
 
     def mark_failed(self, item: OutboxItem) -> bool:
         """Count a failed attempt and schedule the next with backoff; False when given up."""

@@ -177,7 +177,8 @@ class TelegramBot:
         await self.flush_chat(application, chat_id)
         if handled is not None and handled.staff_queued:
             for staff_chat in self.service.staff_chat_ids:
-                await self._flush_locked(application, staff_chat)
+                if staff_chat != chat_id:  # this chat's queue went out above, under the lock we hold
+                    await self._flush_locked(application, staff_chat)
 
     async def _answer_unsaved(
         self, application: Application, update: Update, chat_id: int, user_input: UserInput, error: Exception
@@ -287,7 +288,11 @@ class TelegramBot:
             else:
                 log.error("reply to chat %s kept failing: given up", chat_tag(item.chat_id))
             return False
-        self.store.mark_sent(item.id, message_id)
+        if not self.store.mark_sent(item.id, message_id) and item.for_staff and item.edit_message_id is None:
+            # The patient used /forget while this notification was on its way: replace it now.
+            deleted = Reply(self.service.texts.staff_text("deleted", number=str(item.request_id)))
+            with self.store.transaction():
+                self.store.queue(item.chat_id, deleted, edit_message_id=message_id, request_id=item.request_id)
         return True
 
     async def _edit_or_send(self, bot: Any, item: OutboxItem, markup: Any) -> int | None:
@@ -316,7 +321,7 @@ def _is_command(message: Message) -> bool:
 
 def build_service(config: Config, knowledge: Knowledge) -> tuple[Store, ClinicService]:
     """The store and service both channels use, from the configuration."""
-    key = config.data_key.encode("ascii") if config.data_key else None
+    key = config.data_key.encode("ascii") if config.data_key else None  # checked in load_config
     store = Store(config.data_dir, key=key, key_file=config.key_file)
     service = ClinicService(
         knowledge,

@@ -30,6 +30,7 @@ class BotProcess:
             "TELEGRAM_BASE_URL": server.base_url,
             "TELEGRAM_BASE_FILE_URL": server.base_file_url,
             "DATA_DIR": str(data_dir),
+            "KEY_FILE": str(data_dir.parent / f"{data_dir.name}.key"),  # never the repo's secrets/
             "BOOKING_URL": BOOKING_URL,
             "ENV_FILE": str(data_dir.parent / "no-such.env"),
             "PYTHONUNBUFFERED": "1",

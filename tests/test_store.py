@@ -1,0 +1,479 @@
+"""The SQLite store and the clinic service, in process: round trips, encryption at rest, the data
+key checks, retention, the outbox's retry schedule, and what a saved request queues for staff."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.actions import CallbackChoice, Simple, StaffAction
+from bot.content import Knowledge
+from bot.replies import Button, Event, Reply, UserInput
+from bot.service import ClinicService
+from bot.store import DAY, MAX_BACKOFF_SECONDS, MAX_PATIENT_ATTEMPTS, Store, StoreError
+
+T0 = 1_760_000_000.0
+PATIENT = 5150
+STAFF_CHATS = (-1001, -1002)
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    return tmp_path / "keys" / "data.key"
+
+
+@pytest.fixture
+def store(tmp_path: Path, key_file: Path, clock: Clock) -> Iterator[Store]:
+    opened = Store(tmp_path / "data", key_file=key_file, clock=clock)
+    yield opened
+    opened.close()
+
+
+def raw_rows(store: Store) -> dict[str, list[tuple]]:
+    tables = [row[0] for row in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {t: store.db.execute(f'SELECT * FROM "{t}" ORDER BY 1').fetchall() for t in tables}  # noqa: S608
+
+
+def raw_text(store: Store) -> str:
+    return repr(raw_rows(store))
+
+
+# ---------------------------------------------------------------------------------- round trips
+
+
+def test_state_round_trip_is_encrypted(store: Store) -> None:
+    state = '{"v":1,"callback":{"step":"phone","name":"Hanako Yamada"}}'
+    with store.transaction():
+        assert store.load_state(PATIENT) is None
+        store.save_state(PATIENT, state)
+    with store.transaction():
+        assert store.load_state(PATIENT) == state
+        store.save_state(PATIENT, state.replace("phone", "time"))
+    assert store.load_state(PATIENT) == state.replace("phone", "time")
+    assert "Hanako" not in raw_text(store) and '"step"' not in raw_text(store)
+
+
+def test_outbox_round_trip(store: Store) -> None:
+    replies = [
+        Reply(
+            "<b>Hello</b> & welcome 😀",
+            ((Button("Menu", action="menu"), Button("Book", url="https://clinic.example.org/book")),),
+        ),
+        Reply("What number?", share_contact="Share my phone number"),
+        Reply("Thanks, +819012345678", remove_keyboard=True),
+        Reply("Edited", ((Button("Next", action="c:t:m"),),)),
+    ]
+    with store.transaction():
+        store.queue(PATIENT, replies[0])
+        store.queue(PATIENT, replies[1])
+        store.queue(PATIENT, replies[2])
+        store.queue(PATIENT, replies[3], edit_message_id=7)
+        store.queue(-1001, Reply("staff"), request_id=3)
+    items = store.pending(PATIENT)
+    assert [item.reply for item in items] == replies
+    assert [item.edit_message_id for item in items] == [None, None, None, 7]
+    assert not any(item.for_staff for item in items)
+    assert [item.chat_id for item in store.pending()] == [PATIENT] * 4 + [-1001]
+    [staff] = store.pending(-1001)
+    assert staff.for_staff and staff.request_id == 3 and staff.attempts == 0 and staff.due
+    assert "+819012345678" not in raw_text(store) and "welcome" not in raw_text(store)
+
+    store.mark_sent(items[0].id, message_id=11)
+    assert [item.id for item in store.pending(PATIENT)] == [i.id for i in items[1:]]
+    store.mark_sent(staff.id, message_id=99)  # a delivered staff message is remembered for later edits
+    assert store.request_messages(3) == [(-1001, 99)]
+    assert store.pending(-1001) == []
+
+
+def test_unreadable_outbox_item_is_dropped(store: Store) -> None:
+    with store.transaction():
+        store.queue(PATIENT, Reply("fine"))
+        store.db.execute("INSERT INTO outbox (chat_id, payload, created_at) VALUES (?, 'garbage', 0)", (PATIENT,))
+    assert [item.reply.text for item in store.pending()] == ["fine"]
+    assert store.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1
+
+
+def test_requests_are_encrypted_at_rest(store: Store, clock: Clock) -> None:
+    with store.transaction():
+        number = store.save_request(PATIENT, "Hanako Yamada", "+819012345678", "morning", "Lower back, sitting hurts")
+    request = store.request(number)
+    assert request is not None
+    assert (request.name, request.phone, request.preferred_time, request.note) == (
+        "Hanako Yamada",
+        "+819012345678",
+        "morning",
+        "Lower back, sitting hurts",
+    )
+    assert (request.status, request.created_at, request.handled_at) == ("open", T0, None)
+    text = raw_text(store)
+    for secret in ("Hanako", "Yamada", "9012345678", "sitting", str(PATIENT)):
+        assert secret not in text, secret
+    assert [r.id for r in store.requests("open")] == [number]
+    clock.now += 60
+    assert store.mark_request(number, "contacted", "ab12cd34")
+    assert store.requests("open") == [] and [r.status for r in store.requests()] == ["contacted"]
+    assert store.request(number).handled_at == T0 + 60  # type: ignore[union-attr]
+    assert not store.mark_request(number + 1, "contacted", "x"), "no such request"
+
+
+def test_counts_and_unanswered(store: Store) -> None:
+    with store.transaction():
+        store.record([Event("callback_requested"), Event("callback_requested"), Event("unanswered", {"text": "qwz?"})])
+    assert store.counts() == {"callback_requested": 2, "unanswered": 1}
+    assert store.unanswered() == ["qwz?"]
+    assert "qwz" not in raw_text(store)
+
+
+def test_data_survives_reopening(tmp_path: Path, key_file: Path) -> None:
+    store = Store(tmp_path / "data", key_file=key_file)
+    with store.transaction():
+        number = store.save_request(PATIENT, "Ken", "+819012345678", "any", "")
+        store.save_state(PATIENT, "{}")
+    store.close()
+    again = Store(tmp_path / "data", key_file=key_file)
+    assert again.request(number).name == "Ken"  # type: ignore[union-attr]
+    assert again.load_state(PATIENT) == "{}"
+    assert again.integrity_ok()
+    again.close()
+
+
+# ---------------------------------------------------------------------------------- the data key
+
+
+def test_key_file_created_owner_only_outside_data_dir(tmp_path: Path, key_file: Path) -> None:
+    Store(tmp_path / "data", key_file=key_file).close()
+    assert key_file.is_file()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not (tmp_path / "data" / key_file.name).exists()
+    Fernet(key_file.read_bytes().strip())  # a valid key
+
+
+def test_wrong_key_is_refused(tmp_path: Path, key_file: Path) -> None:
+    store = Store(tmp_path / "data", key_file=key_file)
+    with store.transaction():
+        store.save_request(PATIENT, "Ken", "+819012345678", "any", "")
+    store.close()
+    with pytest.raises(StoreError, match="does not fit"):
+        Store(tmp_path / "data", key=Fernet.generate_key())
+    with pytest.raises(StoreError, match="not a valid Fernet key"):
+        Store(tmp_path / "data", key=b"not-a-key")
+    other_file = tmp_path / "other.key"
+    other_file.write_bytes(Fernet.generate_key())
+    with pytest.raises(StoreError, match="does not fit"):
+        Store(tmp_path / "data", key_file=other_file)
+    assert Store(tmp_path / "data", key=key_file.read_bytes().strip()).requests()[0].name == "Ken"
+
+
+def test_missing_key_with_existing_data_is_refused(tmp_path: Path, key_file: Path) -> None:
+    Store(tmp_path / "data", key_file=key_file).close()
+    key_file.unlink()
+    with pytest.raises(StoreError) as raised:
+        Store(tmp_path / "data", key_file=key_file)
+    assert str(key_file) in str(raised.value) and "key is missing" in str(raised.value)
+    assert not key_file.exists(), "a new key must not replace the lost one"
+
+
+def test_read_only_data_dir(tmp_path: Path, key_file: Path) -> None:
+    data_dir = tmp_path / "readonly"
+    data_dir.mkdir()
+    data_dir.chmod(0o500)
+    try:
+        if os.access(data_dir, os.W_OK):
+            pytest.skip("running as root: a read-only folder is writable anyway")
+        with pytest.raises(StoreError) as raised:
+            Store(data_dir, key_file=key_file)
+        message = str(raised.value)
+        assert str(data_dir) in message and "writable" in message
+        with pytest.raises(StoreError, match="cannot create it"):
+            Store(data_dir / "sub", key_file=key_file)
+    finally:
+        data_dir.chmod(0o700)
+
+
+def test_data_dir_that_is_a_file(tmp_path: Path, key_file: Path) -> None:
+    """The root-proof variant of the test above: DATA_DIR cannot be created."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot create it"):
+        Store(blocker / "data", key_file=key_file)
+
+
+# ---------------------------------------------------------------------------------- retention
+
+
+def test_retention_purge(store: Store, clock: Clock) -> None:
+    def at(days_ago: float) -> None:
+        clock.now = T0 - days_ago * DAY
+
+    with store.transaction():
+        at(31)
+        store.save_state(1, "{}")  # old conversation: goes
+        store.mark_processed(1)  # old update id: goes
+        store.record([Event("unanswered", {"text": "recent enough"})])  # 31 days: kept (90)
+        old_open = store.save_request(11, "Old Open", "+819012345678", "any", "")
+        old_handled = store.save_request(12, "Old Handled", "+819012345678", "any", "")
+        old_unreachable = store.save_request(13, "Old Unreachable", "+819012345678", "any", "")
+        store.mark_request(old_handled, "contacted", "x")
+        store.mark_request(old_unreachable, "unreachable", "x")
+        store.db.execute("INSERT INTO request_messages VALUES (?, -1001, 5)", (old_handled,))
+        at(91)
+        store.record([Event("unanswered", {"text": "too old"})])  # goes
+        at(400)
+        very_old_open = store.save_request(14, "Very Old Open", "+819012345678", "any", "")  # open: stays
+        at(1)
+        store.save_state(2, "{}")
+        store.mark_processed(2)
+        recent = store.save_request(15, "Recent", "+819012345678", "any", "")
+        store.mark_request(recent, "contacted", "x")  # handled a day ago: stays
+    at(0)
+    removed = store.purge(request_retention_days=30)
+    assert removed == {"conversations": 1, "processed_updates": 1, "unanswered": 1, "requests": 2}
+    assert [row[0] for row in store.db.execute("SELECT chat_id FROM conversations")] == [2]
+    assert not store.is_processed(1) and store.is_processed(2)
+    assert store.unanswered() == ["recent enough"]
+    assert sorted(r.id for r in store.requests()) == sorted([old_open, very_old_open, recent])
+    assert {r.id for r in store.requests("open")} == {old_open, very_old_open}
+    assert store.request_messages(old_handled) == []
+    assert store.purge(request_retention_days=30) == {
+        "conversations": 0,
+        "processed_updates": 0,
+        "unanswered": 0,
+        "requests": 0,
+    }
+    at(-30)  # 31 days after the recent one was handled
+    assert store.purge(request_retention_days=30)["requests"] == 1
+    assert store.integrity_ok()
+
+
+# ---------------------------------------------------------------------------------- retries
+
+
+def expected_delay(attempts: int) -> float:
+    return min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempts, 12))
+
+
+def test_backoff_schedule(store: Store, clock: Clock) -> None:
+    assert [expected_delay(n) for n in range(1, 11)] == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+    with store.transaction():
+        store.queue(-1001, Reply("staff"), request_id=1)
+    for attempt in range(1, 12):
+        [item] = store.pending(-1001)
+        assert item.attempts == attempt - 1 and item.due
+        failed_at = clock.now
+        assert store.mark_failed(item)
+        [waiting] = store.pending(-1001)
+        assert waiting.attempts == attempt and not waiting.due
+        assert store.pending(-1001, due_only=True) == []
+        delay = expected_delay(attempt)
+        clock.now = failed_at + delay - 0.01
+        assert not store.pending(-1001)[0].due, f"attempt {attempt} retried before {delay} s"
+        clock.now = failed_at + delay
+        assert store.pending(-1001, due_only=True), f"attempt {attempt} not due after {delay} s"
+
+
+def test_patient_items_are_given_up_staff_items_never(store: Store, clock: Clock) -> None:
+    with store.transaction():
+        store.queue(PATIENT, Reply("to the patient"))
+        store.queue(-1001, Reply("to the staff"), request_id=1)
+    for attempt in range(1, 101):
+        for item in store.pending(due_only=True):
+            kept = store.mark_failed(item)
+            if item.for_staff:
+                assert kept, f"a staff message was given up after {attempt} attempts"
+            else:
+                assert kept == (attempt < MAX_PATIENT_ATTEMPTS), attempt
+        clock.now += MAX_BACKOFF_SECONDS
+        if attempt == MAX_PATIENT_ATTEMPTS - 1:
+            assert len(store.pending(PATIENT)) == 1
+        if attempt == MAX_PATIENT_ATTEMPTS:
+            assert store.pending(PATIENT) == []
+    [staff] = store.pending(-1001)
+    assert staff.attempts == 100
+
+
+def test_blocked_patient_outbox_is_dropped_but_not_staff_items(store: Store) -> None:
+    with store.transaction():
+        store.queue(-1001, Reply("listing"))
+        store.queue(-1001, Reply("request"), request_id=4)
+    assert store.drop_chat_outbox(-1001) == 1
+    assert [item.request_id for item in store.pending()] == [4]
+
+
+def test_integrity_check(store: Store) -> None:
+    with store.transaction():
+        for n in range(50):
+            store.save_request(n, f"Name {n}", "+819012345678", "any", "note " * 50)
+            store.queue(n, Reply("x" * 1000))
+    assert store.integrity_ok()
+    path = store.path
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+# ---------------------------------------------------------------------------------- the service
+
+
+class Driver:
+    """Drives ClinicService.handle as the Telegram adapter does, with increasing update ids."""
+
+    def __init__(self, service: ClinicService) -> None:
+        self.service = service
+        self.update_id = 1000
+
+    def send(self, chat: int, user_input: UserInput, user_id: int | None = None, pressed: int | None = None):
+        self.update_id += 1
+        return self.service.handle(chat, user_input, self.update_id, user_id or chat, pressed)
+
+    def request(self, chat: int, name: str = "Hanako Yamada", phone: str = "090-1234-5678", note: str = "") -> None:
+        self.send(chat, UserInput.action(Simple("callback").encode()))
+        self.send(chat, UserInput.text(name))
+        self.send(chat, UserInput.text(phone))
+        self.send(chat, UserInput.action(CallbackChoice("time", "morning").encode()))
+        if note:
+            self.send(chat, UserInput.text(note))
+        else:
+            self.send(chat, UserInput.action(CallbackChoice("note", "skip").encode()))
+        self.send(chat, UserInput.action(CallbackChoice("summary", "confirm").encode()))
+        handled = self.send(chat, UserInput.action(CallbackChoice("consent", "agree").encode()))
+        assert handled is not None and handled.staff_queued
+
+
+@pytest.fixture
+def service(knowledge: Knowledge, store: Store) -> ClinicService:
+    return ClinicService(knowledge, store, staff_chat_ids=STAFF_CHATS, staff_user_ids=(777,))
+
+
+def test_saved_request_queues_one_staff_message_per_staff_chat(service: ClinicService, store: Store) -> None:
+    Driver(service).request(PATIENT, note="Sitting hurts")
+    [request] = store.requests()
+    assert (request.name, request.phone, request.note) == ("Hanako Yamada", "+819012345678", "Sitting hurts")
+    for staff_chat in STAFF_CHATS:
+        [item] = store.pending(staff_chat)
+        assert item.for_staff and item.request_id == request.id and item.edit_message_id is None
+        assert "Hanako Yamada" in item.reply.text and "+819012345678" in item.reply.text
+        assert [b.action for row in item.reply.buttons for b in row] == [
+            StaffAction(request.id, "contacted").encode(),
+            StaffAction(request.id, "unreachable").encode(),
+        ]
+    received = store.pending(PATIENT)[-1]
+    assert "The clinic has your request" in received.reply.text
+    assert store.counts()["callback_requested"] == 1
+    # The patient's finished draft is not kept.
+    assert store.load_state(PATIENT) is None
+
+
+def test_no_staff_chat_still_saves(knowledge: Knowledge, store: Store) -> None:
+    service = ClinicService(knowledge, store)
+    driver = Driver(service)
+    driver.send(PATIENT, UserInput.action(Simple("callback").encode()))
+    for text in ("Ken", "090-1234-5678"):
+        driver.send(PATIENT, UserInput.text(text))
+    for step, choice in (("time", "any"), ("note", "skip"), ("summary", "confirm"), ("consent", "agree")):
+        handled = driver.send(PATIENT, UserInput.action(CallbackChoice(step, choice).encode()))
+    assert handled is not None and not handled.staff_queued
+    assert len(store.requests()) == 1
+    assert all(not item.for_staff for item in store.pending())
+
+
+def test_redelivered_update_changes_nothing(service: ClinicService, store: Store) -> None:
+    driver = Driver(service)
+    driver.request(PATIENT)
+    before = raw_rows(store)
+    agree = UserInput.action(CallbackChoice("consent", "agree").encode())
+    assert service.handle(PATIENT, agree, driver.update_id, PATIENT) is None
+    assert raw_rows(store) == before
+    # Also for a text in the middle of a flow and a staff press.
+    driver.send(PATIENT + 1, UserInput.action(Simple("callback").encode()))
+    before = raw_rows(store)
+    assert service.handle(PATIENT + 1, UserInput.text("Ken"), driver.update_id, PATIENT + 1) is None
+    assert raw_rows(store) == before
+    press = UserInput.action(StaffAction(1, "contacted").encode())
+    assert driver.send(-1001, press, user_id=5) is not None
+    before = raw_rows(store)
+    assert service.handle(-1001, press, driver.update_id, 5) is None
+    assert raw_rows(store) == before
+    assert store.request(1).status == "contacted"  # type: ignore[union-attr]
+
+
+def test_staff_only(service: ClinicService, store: Store) -> None:
+    driver = Driver(service)
+    driver.request(PATIENT)
+    not_available = service.texts.staff_text("not_available")
+    for chat, user in ((PATIENT, PATIENT), (-5, 6)):  # a patient; a group that is not the staff's
+        handled = driver.send(chat, UserInput.action("st:c:1"), user_id=user)
+        assert handled is not None and handled.toast == not_available
+        for command in ("requests", "stats"):
+            driver.send(chat, UserInput.command(command), user_id=user)
+            assert store.pending(chat)[-1].reply.text == not_available
+    assert store.request(1).status == "open"  # type: ignore[union-attr]
+    # Staff by user id, in a private chat.
+    driver.send(777, UserInput.command("stats"))
+    assert "Call-back requests: 1" in store.pending(777)[-1].reply.text
+    assert driver.send(777, UserInput.action("st:u:1")).toast.startswith("Status: could not reach")  # type: ignore[union-attr]
+    assert store.request(1).status == "unreachable"  # type: ignore[union-attr]
+    # A press for a request that is gone says so.
+    assert "was deleted" in driver.send(777, UserInput.action("st:c:99")).toast  # type: ignore[union-attr]
+
+
+def test_forget_removes_everything_of_the_patient(service: ClinicService, store: Store) -> None:
+    driver = Driver(service)
+    driver.request(PATIENT)
+    driver.request(PATIENT + 1, name="Someone Else")
+    [staff_item] = [i for i in store.pending(-1001) if i.request_id == 1]
+    store.mark_sent(staff_item.id, message_id=41)  # delivered to the first staff chat only
+    driver.send(PATIENT, UserInput.command("forget"))
+    driver.send(PATIENT, UserInput.action(Simple("forget").encode()))
+    ref = store.cipher.reference(PATIENT)
+    assert store.db.execute("SELECT COUNT(*) FROM requests WHERE patient_ref = ?", (ref,)).fetchone() == (0,)
+    assert store.load_state(PATIENT) is None
+    done = store.pending(PATIENT)
+    assert [item.reply.text for item in done] == [service.texts.text("forget_done", requests="1")]
+    # The delivered staff message is replaced; the undelivered one is never sent.
+    deleted = service.texts.staff_text("deleted", number="1")
+    assert [(i.edit_message_id, i.reply.text) for i in store.pending(-1001) if i.reply.text == deleted] == [
+        (41, deleted)
+    ]
+    assert [i for i in store.pending() if i.request_id == 1 and i.edit_message_id is None] == []
+    assert store.request_messages(1) == []
+    assert [r.name for r in store.requests()] == ["Someone Else"]
+
+
+@pytest.mark.parametrize("edit", ["deleted", "status"])
+def test_staff_message_edits_are_never_given_up(service: ClinicService, store: Store, clock: Clock, edit: str) -> None:
+    driver = Driver(service)
+    driver.request(PATIENT)
+    for item in store.pending():
+        store.mark_sent(item.id, message_id=41 if item.for_staff else None)
+    if edit == "deleted":
+        driver.send(PATIENT, UserInput.command("forget"))
+        driver.send(PATIENT, UserInput.action(Simple("forget").encode()))
+    else:
+        driver.send(-1001, UserInput.action(StaffAction(1, "contacted").encode()), user_id=5, pressed=41)
+    store.db.execute("DELETE FROM outbox WHERE chat_id NOT IN (-1001, -1002)")
+    assert len(store.pending()) == 2  # one edit per staff chat
+    for _ in range(MAX_PATIENT_ATTEMPTS + 5):
+        for item in store.pending(due_only=True):
+            store.mark_failed(item)
+        clock.now += MAX_BACKOFF_SECONDS
+    assert len(store.pending()) == 2, "an edit of a staff message was given up while the staff chat was down"
