@@ -30,6 +30,7 @@ from telegram.constants import ChatAction, ChatType, MessageEntityType, ParseMod
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 
+from bot.chat_locks import ChatLocks
 from bot.config import Config, ConfigError
 from bot.content import Knowledge
 from bot.replies import Button, Keyboard, Reply, UserInput
@@ -40,6 +41,7 @@ log = logging.getLogger("bot.telegram")
 
 COMMANDS = ("start", "help", "selfcheck", "book", "privacy", "cancel", "forget")
 OUTBOX_RETRY_SECONDS = 2.0
+TYPING_DELAY_SECONDS = 1.0
 RETENTION_CHECK_SECONDS = 3600.0
 _NOT_MODIFIED = "message is not modified"
 _CANNOT_EDIT = ("message to edit not found", "message can't be edited", "message_id_invalid")
@@ -83,7 +85,7 @@ class TelegramBot:
         self.knowledge = knowledge
         self.service = service
         self.store = store
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks = ChatLocks()
         self.retention_days = 30
         self._background: list[asyncio.Task[None]] = []
 
@@ -144,14 +146,24 @@ class TelegramBot:
             if not (staff_command and self.service.is_staff(chat.id, user_id)):
                 await self._group_message(update, message)
                 return
+        typing = None
         if user_input.kind == "text" and message is not None:
-            with contextlib.suppress(TelegramError):
-                await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
-        async with lock:
-            await self._handle(context.application, update, chat.id, user_id, user_input)
-        if not lock.locked() and self._locks.get(chat.id) is lock:
-            del self._locks[chat.id]
+            typing = asyncio.create_task(self._typing_after_delay(context.bot, chat.id))
+        try:
+            async with self._locks.hold(chat.id):
+                await self._handle(context.application, update, chat.id, user_id, user_input)
+        finally:
+            if typing is not None:
+                typing.cancel()
+
+    @staticmethod
+    async def _typing_after_delay(bot: Any, chat_id: int) -> None:
+        """Show "typing…" only when an answer takes a while (queued behind Telegram's rate
+        limit, a slow network): answers are local and usually go out in milliseconds, and an
+        early typing action would use up a slot of the rate limit for nothing."""
+        await asyncio.sleep(TYPING_DELAY_SECONDS)
+        with contextlib.suppress(TelegramError):
+            await bot.send_chat_action(chat_id, ChatAction.TYPING)
 
     async def _handle(
         self, application: Application, update: Update, chat_id: int, user_id: int | None, user_input: UserInput
@@ -239,8 +251,7 @@ class TelegramBot:
                 break
 
     async def _flush_locked(self, application: Application, chat_id: int) -> None:
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(chat_id):
             await self.flush_chat(application, chat_id)
 
     async def flush_all(self, application: Application) -> None:

@@ -93,11 +93,18 @@ def test_question_gets_answer_with_follow_ups_and_typing(
     assert "Source:" in reply.text
     for follow_up in entry.follow_ups:
         assert KNOWLEDGE.entries[follow_up].title in reply.button_texts
-    assert any(action == "typing" for _, action in server.chat_actions(chat))
+    assert not server.chat_actions(chat), "a fast answer needs no typing action (it costs a rate-limit slot)"
     server.press_inline_button(chat, KNOWLEDGE.entries[entry.follow_ups[0]].title)
     second = messages(server, chat, 2)[1]
     assert first_line(entry.follow_ups[0]) in second.text
     no_invalid_calls(server)
+
+
+def test_slow_answer_shows_typing(server: FakeTelegramServer, bot: BotProcess, chat: int) -> None:
+    server.inject_fault("sendMessage", "stall", count=1, chat_id=chat, seconds=2.5)
+    server.push_text(chat, "how does sleep help my back")
+    messages(server, chat, 1)
+    assert any(action == "typing" for _, action in server.chat_actions(chat))
 
 
 def test_unknown_question_gets_honest_fallback(server: FakeTelegramServer, bot: BotProcess, chat: int) -> None:

@@ -231,6 +231,7 @@ _DROP = object()
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # a bot opens dozens of connections at once (the default is 5)
     fake: FakeTelegramServer
 
 
