@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.log_level, [config.token or ""])
+    setup_logging(config.log_level, [config.token or "", config.webhook_secret or "", config.data_key or ""])
     command = args.command or ("run" if config.token else "chat")
     try:
         if command == "check":

@@ -105,6 +105,11 @@ def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = No
     retention = get("REQUEST_RETENTION_DAYS") or "30"
     if not (retention.isascii() and retention.isdigit()) or not 1 <= int(retention) <= 3650:
         raise ConfigError(f"REQUEST_RETENTION_DAYS: '{retention}' is not a number of days (1-3650)")
+    webhook_url, webhook_secret = get("WEBHOOK_URL"), get("WEBHOOK_SECRET")
+    if webhook_url and not webhook_secret:
+        raise ConfigError("WEBHOOK_SECRET must be set with WEBHOOK_URL (Telegram sends it back on every call)")
+    if webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", webhook_secret):
+        raise ConfigError("WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1 to 256 characters)")
     data_key = get("DATA_KEY")
     if data_key is not None and not re.fullmatch(r"[A-Za-z0-9_-]{43}=", data_key):
         raise ConfigError("DATA_KEY is not a data key (44 characters of url-safe base64, as in secrets/data.key)")

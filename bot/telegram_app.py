@@ -27,7 +27,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, MessageEntityType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 
 from bot.chat_locks import ChatLocks
@@ -113,7 +113,10 @@ class TelegramBot:
 
     async def post_init(self, application: Application) -> None:
         commands = [BotCommand(name, self.knowledge.ui.commands[name]) for name in COMMANDS]
-        await application.bot.set_my_commands(commands)
+        try:
+            await application.bot.set_my_commands(commands)
+        except TelegramError as error:  # the command menu is a convenience: keep serving patients
+            log.warning("could not register the command menu (%s); continuing", type(error).__name__)
         await self.flush_all(application)  # replies a crash left behind go out first
         self._background.append(asyncio.create_task(self._retry_loop(application)))
         log.info("bot started as @%s", application.bot.username)
@@ -141,9 +144,16 @@ class TelegramBot:
             return  # channel posts, membership changes...
         user_input = self._to_input(update)
         user_id = update.effective_user.id if update.effective_user else None
+        if chat.type != ChatType.PRIVATE and query is not None and not self.service.is_staff(chat.id, None):
+            # Only staff buttons live in groups; anything else there is forged or stale.
+            with contextlib.suppress(TelegramError):
+                await query.answer(self.knowledge.callback.staff["not_available"])
+            return
         if chat.type != ChatType.PRIVATE and query is None:
             staff_command = user_input.kind == "command" and user_input.value in STAFF_COMMANDS
-            if not (staff_command and self.service.is_staff(chat.id, user_id)):
+            # In a group only a staff chat may list requests: a staff user's /requests in any
+            # other group would show patients' names and phones to everyone there.
+            if not (staff_command and self.service.is_staff(chat.id, None)):
                 await self._group_message(update, message)
                 return
         typing = None
@@ -256,7 +266,10 @@ class TelegramBot:
 
     async def flush_all(self, application: Application) -> None:
         for chat_id in dict.fromkeys(item.chat_id for item in self.store.pending() if item.due):
-            await self._flush_locked(application, chat_id)
+            try:
+                await self._flush_locked(application, chat_id)
+            except Exception:  # one chat's trouble must not stop the others' retries
+                log.exception("sending to chat %s failed", chat_tag(chat_id))
 
     async def _retry_loop(self, application: Application) -> None:
         since_purge = RETENTION_CHECK_SECONDS
@@ -293,7 +306,15 @@ class TelegramBot:
             log.error("message rejected by Telegram (%s): dropped", error.message)
             self.store.mark_sent(item.id)
             return True
-        except (RetryAfter, NetworkError) as error:
+        except ChatMigrated as error:
+            log.error(
+                "chat %s became a supergroup (new id %s): update STAFF_CHAT_ID; will retry",
+                chat_tag(item.chat_id),
+                error.new_chat_id,
+            )
+            self.store.mark_failed(item)
+            return False
+        except (RetryAfter, NetworkError, TelegramError) as error:
             if self.store.mark_failed(item):
                 log.warning("sending failed (%s): will retry", type(error).__name__)
             else:
@@ -355,17 +376,19 @@ def run_telegram(config: Config, knowledge: Knowledge, token: str) -> int:
     telegram_bot = TelegramBot(knowledge, store, service)
     telegram_bot.retention_days = config.request_retention_days
     application = telegram_bot.build(config, token)
-    if config.webhook_url:
-        if not config.webhook_secret:
-            raise ConfigError("WEBHOOK_SECRET must be set with WEBHOOK_URL (Telegram sends it back on every call)")
-        application.run_webhook(
-            listen=config.webhook_listen,
-            port=config.webhook_port,
-            url_path=urlparse(config.webhook_url).path.lstrip("/"),
-            webhook_url=config.webhook_url,
-            secret_token=config.webhook_secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        if config.webhook_url:
+            application.run_webhook(
+                listen=config.webhook_listen,
+                port=config.webhook_port,
+                url_path=urlparse(config.webhook_url).path.lstrip("/"),
+                webhook_url=config.webhook_url,
+                secret_token=config.webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+                bootstrap_retries=-1,  # Telegram briefly unreachable at start: keep trying
+            )
+        else:
+            application.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
+    except InvalidToken:  # its message holds the token: never let it reach the output
+        raise ConfigError("Telegram rejected TELEGRAM_BOT_TOKEN: copy it again from @BotFather") from None
     return 0
