@@ -71,6 +71,7 @@ class ClinicService:
         with self.store.transaction():
             if update_id is not None:
                 if self.store.is_processed(update_id):
+                    self.store.db.execute("DELETE FROM inbox WHERE update_id = ?", (update_id,))
                     return None
                 self.store.mark_processed(update_id)
             if user_input.kind == "command" and user_input.value in STAFF_COMMANDS:

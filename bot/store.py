@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS processed_updates (
     update_id INTEGER PRIMARY KEY,
     processed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS inbox (
+    update_id INTEGER PRIMARY KEY,
+    payload TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     day TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -238,12 +243,32 @@ class Store:
             (chat_id, self.cipher.encrypt(state_json), self.clock()),
         )
 
+    def receive(self, update_id: int, payload_json: str) -> None:
+        """Keep an update the moment it arrives (one autocommitted statement, no await before
+        it): python-telegram-bot confirms updates to Telegram before the handler has saved
+        them, so an update waiting for its chat's turn at a crash would otherwise be lost."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
+            (update_id, self.cipher.encrypt(payload_json), self.clock()),
+        )
+
+    def inbox(self) -> list[tuple[int, str]]:
+        """Updates received but not yet handled (a crash came in between), oldest first."""
+        found = []
+        for update_id, payload in self.db.execute("SELECT update_id, payload FROM inbox ORDER BY update_id"):
+            try:
+                found.append((update_id, self.cipher.decrypt(payload)))
+            except DataKeyError:
+                continue
+        return found
+
     def is_processed(self, update_id: int) -> bool:
         return (
             self.db.execute("SELECT 1 FROM processed_updates WHERE update_id = ?", (update_id,)).fetchone() is not None
         )
 
     def mark_processed(self, update_id: int) -> None:
+        self.db.execute("DELETE FROM inbox WHERE update_id = ?", (update_id,))
         self.db.execute(
             "INSERT OR IGNORE INTO processed_updates (update_id, processed_at) VALUES (?, ?)", (update_id, self.clock())
         )
@@ -425,6 +450,9 @@ class Store:
                 ).rowcount,
                 "processed_updates": self.db.execute(
                     "DELETE FROM processed_updates WHERE processed_at < ?", (now - UPDATE_RETENTION_DAYS * DAY,)
+                ).rowcount,
+                "inbox": self.db.execute(  # an update that keeps failing is not replayed forever
+                    "DELETE FROM inbox WHERE received_at < ?", (now - UPDATE_RETENTION_DAYS * DAY,)
                 ).rowcount,
                 "unanswered": self.db.execute(
                     "DELETE FROM unanswered WHERE created_at < ?", (now - UNANSWERED_RETENTION_DAYS * DAY,)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import sqlite3
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
@@ -86,6 +88,7 @@ class TelegramBot:
         self.service = service
         self.store = store
         self._locks = ChatLocks()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.retention_days = 30
         self._background: list[asyncio.Task[None]] = []
 
@@ -118,6 +121,7 @@ class TelegramBot:
         except TelegramError as error:  # the command menu is a convenience: keep serving patients
             log.warning("could not register the command menu (%s); continuing", type(error).__name__)
         await self.flush_all(application)  # replies a crash left behind go out first
+        await self._replay_inbox(application)
         self._background.append(asyncio.create_task(self._retry_loop(application)))
         log.info("bot started as @%s", application.bot.username)
 
@@ -156,6 +160,7 @@ class TelegramBot:
             if not (staff_command and self.service.is_staff(chat.id, None)):
                 await self._group_message(update, message)
                 return
+        self._keep(update)
         typing = None
         if user_input.kind == "text" and message is not None:
             typing = asyncio.create_task(self._typing_after_delay(context.bot, chat.id))
@@ -165,6 +170,36 @@ class TelegramBot:
         finally:
             if typing is not None:
                 typing.cancel()
+
+    def _keep(self, update: Update) -> None:
+        """Save the update before the first await (see Store.receive); replayed at start."""
+        try:
+            if not self.store.is_processed(update.update_id):
+                self.store.receive(update.update_id, json.dumps(update.to_dict(), ensure_ascii=False))
+        except sqlite3.Error as error:
+            log.error("could not keep update %s (%s): it is handled now, but not crash-safe", update.update_id, error)
+
+    async def _replay_inbox(self, application: Application) -> None:
+        """Updates that arrived but were not handled before a crash: handle them first."""
+        waiting = self.store.inbox()
+        for _, payload in waiting:
+            update = Update.de_json(json.loads(payload), application.bot)
+            if update is not None:
+                await application.update_queue.put(update)
+        if waiting:
+            log.info("replaying %d update(s) received before a restart", len(waiting))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush_staff(self, application: Application) -> None:
+        for staff_chat in self.service.staff_chat_ids:
+            try:
+                await self._flush_locked(application, staff_chat)
+            except Exception:
+                log.exception("sending to the staff chat failed; the retry loop will try again")
 
     @staticmethod
     async def _typing_after_delay(bot: Any, chat_id: int) -> None:
@@ -198,9 +233,9 @@ class TelegramBot:
                     log.info("callback answer failed: %s", type(error).__name__)
         await self.flush_chat(application, chat_id)
         if handled is not None and handled.staff_queued:
-            for staff_chat in self.service.staff_chat_ids:
-                if staff_chat != chat_id:  # this chat's queue went out above, under the lock we hold
-                    await self._flush_locked(application, staff_chat)
+            # In the background: the staff group's rate limit (20 a minute) must never keep this
+            # patient, who holds their chat's lock now, waiting.
+            self._spawn(self._flush_staff(application))
 
     async def _answer_unsaved(
         self, application: Application, update: Update, chat_id: int, user_input: UserInput, error: Exception

@@ -247,7 +247,7 @@ def test_retention_purge(store: Store, clock: Clock) -> None:
         store.mark_request(recent, "contacted", "x")  # handled a day ago: stays
     at(0)
     removed = store.purge(request_retention_days=30)
-    assert removed == {"conversations": 1, "processed_updates": 1, "unanswered": 1, "requests": 2}
+    assert removed == {"conversations": 1, "processed_updates": 1, "inbox": 0, "unanswered": 1, "requests": 2}
     assert [row[0] for row in store.db.execute("SELECT chat_id FROM conversations")] == [2]
     assert not store.is_processed(1) and store.is_processed(2)
     assert store.unanswered() == ["recent enough"]
@@ -257,6 +257,7 @@ def test_retention_purge(store: Store, clock: Clock) -> None:
     assert store.purge(request_retention_days=30) == {
         "conversations": 0,
         "processed_updates": 0,
+        "inbox": 0,
         "unanswered": 0,
         "requests": 0,
     }
