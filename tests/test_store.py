@@ -17,7 +17,7 @@ from bot.actions import CallbackChoice, Simple, StaffAction
 from bot.content import Knowledge
 from bot.replies import Button, Event, Reply, UserInput
 from bot.service import ClinicService
-from bot.store import DAY, MAX_BACKOFF_SECONDS, MAX_PATIENT_ATTEMPTS, Store, StoreError
+from bot.store import DATABASE_NAME, DAY, MAX_BACKOFF_SECONDS, MAX_PATIENT_ATTEMPTS, Store, StoreError
 
 T0 = 1_760_000_000.0
 PATIENT = 5150
@@ -194,18 +194,20 @@ def test_missing_key_with_existing_data_is_refused(tmp_path: Path, key_file: Pat
 
 
 def test_read_only_data_dir(tmp_path: Path, key_file: Path) -> None:
+    """A folder with mode 0500; as root, where the mode stops nothing, a folder where the database
+    file should be, which SQLite cannot open either: the same clear error, never a skip."""
     data_dir = tmp_path / "readonly"
     data_dir.mkdir()
     data_dir.chmod(0o500)
     try:
-        if os.access(data_dir, os.W_OK):
-            pytest.skip("running as root: a read-only folder is writable anyway")
+        if os.access(data_dir, os.W_OK):  # root
+            data_dir.chmod(0o700)
+            (data_dir / DATABASE_NAME).mkdir()
         with pytest.raises(StoreError) as raised:
             Store(data_dir, key_file=key_file)
         message = str(raised.value)
         assert str(data_dir) in message and "writable" in message
-        with pytest.raises(StoreError, match="cannot create it"):
-            Store(data_dir / "sub", key_file=key_file)
+        assert not key_file.exists(), "no key is made for a database that could not be opened"
     finally:
         data_dir.chmod(0o700)
 
