@@ -608,12 +608,15 @@ class ChaosResult:
     delivered_once: int = 0
     lost_requests: int = 0
     duplicate_staff: int = 0
+    marked_repeats: int = 0
+    delivered_with_marked_repeat: int = 0
     duplicate_rows: int = 0
     duplicate_finals: int = 0
     duplicate_sends: int = 0
     integrity: str = "?"
     outbox_left: int = -1
     not_modified_after_restart: int = 0
+    presses_answered_again: int = 0
     other_errors: list[str] = field(default_factory=list)
     unanswered_presses: int = 0
     unanswered_processed: int = 0  # handled (committed) but the press never answered
@@ -642,17 +645,26 @@ async def wait_outbox_empty(path: Path, timeout: float) -> int:
     return left
 
 
-def staff_requests(server: FakeTelegramServer) -> list[tuple[int, str, str]]:
-    """(request number, name, text) of every message the staff chat received, in order."""
+@dataclass(frozen=True)
+class StaffMessage:
+    number: int
+    name: str
+    text: str
+    marked: bool  # sent again after a cut-off attempt, saying it may be a repeat
+
+
+def staff_requests(server: FakeTelegramServer) -> list[StaffMessage]:
+    """Every call-back request message the staff chat received, in order."""
     found = []
     for record in server.calls("sendMessage"):
         if record.status != 200 or str(record.params.get("chat_id")) != str(STAFF_CHAT):
             continue
         text = plain(str(record.params.get("text") or ""))
-        number = re.match(r"Call-back request #(\d+)\n", text)
+        number = re.search(r"(?:^|\n)Call-back request #(\d+)\n", text)
         name = re.search(r"\nName: (.*)\n", text)
         if number and name:
-            found.append((int(number.group(1)), name.group(1), text))
+            repeat = to_plain_text(KNOWLEDGE.callback.staff_text("maybe_repeated", number=number.group(1)))
+            found.append(StaffMessage(int(number.group(1)), name.group(1), text, text.startswith(repeat + "\n")))
     return found
 
 
@@ -760,19 +772,31 @@ def _judge(result: ChaosResult, outcomes: list[Outcome], server: WatchedServer, 
     row_names = Counter(row.name for row in rows)
     result.duplicate_rows = sum(count - 1 for count in row_names.values() if count > 1)
     staff = staff_requests(server)
-    staff_names = Counter(name for _, name, _ in staff)
-    staff_numbers = Counter(number for number, _, _ in staff)
-    result.duplicate_staff = sum(count - 1 for count in staff_numbers.values() if count > 1)
+    staff_names = Counter(message.name for message in staff)
+    staff_numbers = Counter(message.number for message in staff)
+    # A repeat is silent unless it carries the "sent again" line: a kill that cut off an attempt
+    # Telegram had shown already makes the bot send it again, marked (at-least-once, announced).
+    silent: Counter[int] = Counter()
+    seen: set[int] = set()
+    for message in staff:
+        if message.number in seen:
+            if message.marked:
+                result.marked_repeats += 1
+            else:
+                silent[message.number] += 1
+        seen.add(message.number)
+    result.duplicate_staff = sum(silent.values())
     by_name = {row.name: row for row in rows}
     for plan in plans.values():
         row = by_name.get(plan.name)
-        once = row_names[plan.name] == 1 and staff_names[plan.name] == 1
-        if row is not None and once and staff_numbers[row.id] == 1:
+        if row is not None and row_names[plan.name] == 1 and staff_numbers[row.id] >= 1 and not silent[row.id]:
             details_ok = (row.phone, row.preferred_time, row.note) == (plan.phone_e164, plan.time, plan.note or "")
-            if details_ok:
+            if not details_ok:
+                result.problems.append(f"request of {plan.name}: stored {row.phone} {row.preferred_time} {row.note!r}")
+            elif staff_numbers[row.id] == 1:
                 result.delivered_once += 1
             else:
-                result.problems.append(f"request of {plan.name}: stored {row.phone} {row.preferred_time} {row.note!r}")
+                result.delivered_with_marked_repeat += 1
         else:
             if row_names[plan.name] == 0 or staff_names[plan.name] == 0:
                 result.lost_requests += 1
@@ -794,6 +818,9 @@ def _judge(result: ChaosResult, outcomes: list[Outcome], server: WatchedServer, 
         after_restart = any(0 <= record.started - wall < 15 for wall in _walls(kill_log))
         if record.method == "editMessageText" and "not modified" in description and after_restart:
             result.not_modified_after_restart += 1
+        elif record.method == "answerCallbackQuery" and "too old" in description and after_restart:
+            # Answered, then killed before that was recorded: answered again at the restart.
+            result.presses_answered_again += 1
         else:
             result.other_errors.append(f"{record.method}: {description}{_error_context(server, record, kill_log)}")
     presses = {query: update for outcome in outcomes for query, update in outcome.presses.items()}
@@ -1253,15 +1280,20 @@ def table(result: ChaosResult) -> str:
         ("conversations resumed across a kill", f"{result.resumed}"),
         ("self-checks with exactly the answers given", f"{result.checks_ok} / {result.patients}"),
         ("requests delivered exactly once", f"{result.delivered_once} / {result.patients}"),
+        ("requests delivered, then sent again marked as a possible repeat",
+         f"{result.delivered_with_marked_repeat} / {result.patients}"),
         ("lost requests", f"{result.lost_requests}"),
         ("requests table rows", f"{result.request_rows}"),
         ("duplicates", f"{result.duplicate_staff + result.duplicate_rows + result.duplicate_finals}"),
         ("duplicated staff messages / request rows / final replies",
          f"{result.duplicate_staff} / {result.duplicate_rows} / {result.duplicate_finals}"),
         ("other messages sent twice in a row", f"{result.duplicate_sends}"),
+        ("staff messages sent again, marked as a possible repeat", f"{result.marked_repeats}"),
+        ("staff messages sent again silently", f"{result.duplicate_staff}"),
         ("integrity check", result.integrity),
         ("outbox left at the end", f"{result.outbox_left}"),
         ("'not modified' edits right after a restart", f"{result.not_modified_after_restart}"),
+        ("button presses answered again right after a restart", f"{result.presses_answered_again}"),
         ("other validation errors", f"{len(result.other_errors)}"),
         ("button presses never answered (of them: handled)",
          f"{result.unanswered_presses} ({result.unanswered_processed})"),
@@ -1373,7 +1405,7 @@ async def main_async(args: argparse.Namespace, base: Path) -> int:
         print(confirmed_table(confirmed))
     ok = (
         result.lost_requests == 0
-        and result.delivered_once == result.patients
+        and result.delivered_once + result.delivered_with_marked_repeat == result.patients
         and result.checks_ok == result.patients
         and result.duplicate_staff + result.duplicate_rows + result.duplicate_finals == 0
         and result.integrity == "ok"

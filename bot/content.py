@@ -117,6 +117,7 @@ STAFF_TEXT_KEYS = frozenset(
         "status_contacted",
         "status_unreachable",
         "deleted",
+        "maybe_repeated",
         "not_available",
         "open_requests",
         "no_open_requests",
@@ -140,6 +141,7 @@ STAFF_PLACEHOLDERS = {
     "status_contacted": frozenset({"when"}),
     "status_unreachable": frozenset({"when"}),
     "deleted": frozenset({"number"}),
+    "maybe_repeated": frozenset({"number"}),
     "open_requests": frozenset({"count"}),
     "stats": frozenset({"conversations", "selfchecks", "bookings", "requests", "unanswered"}),
 }

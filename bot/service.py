@@ -66,14 +66,16 @@ class ClinicService:
         update_id: int | None = None,
         user_id: int | None = None,
         pressed_message_id: int | None = None,
+        press_id: str | None = None,
     ) -> Handled | None:
-        """Commit one input's turn; None when this update was already handled (a redelivery)."""
+        """Commit one input's turn; None when this update was already handled (a redelivery).
+        `press_id`, a button press's callback query id, is kept until the press is answered."""
         with self.store.transaction():
             if update_id is not None:
                 if self.store.is_processed(update_id):
                     self.store.db.execute("DELETE FROM inbox WHERE update_id = ?", (update_id,))
                     return None
-                self.store.mark_processed(update_id)
+                self.store.mark_processed(update_id, press_id)
             if user_input.kind == "command" and user_input.value in STAFF_COMMANDS:
                 return self._staff_command(chat_id, user_id, user_input.value)
             action = decode(user_input.value) if user_input.kind == "action" else None

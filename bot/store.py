@@ -49,12 +49,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     request_id INTEGER,
     created_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL DEFAULT 0
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    in_flight INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_by_chat ON outbox (chat_id, id);
 CREATE TABLE IF NOT EXISTS processed_updates (
     update_id INTEGER PRIMARY KEY,
-    processed_at REAL NOT NULL
+    processed_at REAL NOT NULL,
+    press_id TEXT
 );
 CREATE TABLE IF NOT EXISTS inbox (
     update_id INTEGER PRIMARY KEY,
@@ -178,6 +180,7 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            self._upgrade_schema()
             with self.transaction():  # proves the folder and file are writable now
                 self.db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('created', ?)", (str(clock()),))
         except sqlite3.Error as error:
@@ -186,6 +189,17 @@ class Store:
                 "check that the folder is writable and the disk is not full"
             ) from error
         self.cipher = self._open_cipher(key, key_file, data_dir)
+
+    def _upgrade_schema(self) -> None:
+        """Columns added after a release, for databases created before them."""
+        if not self._has_column("outbox", "in_flight"):
+            self.db.execute("ALTER TABLE outbox ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0")
+        if not self._has_column("processed_updates", "press_id"):
+            self.db.execute("ALTER TABLE processed_updates ADD COLUMN press_id TEXT")
+
+    def _has_column(self, table: str, column: str) -> bool:
+        found = self.db.execute("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column)).fetchone()
+        return found is not None
 
     def _open_cipher(self, key: bytes | None, key_file: Path | None, data_dir: Path | None) -> Cipher:
         check = self.db.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
@@ -267,11 +281,30 @@ class Store:
             self.db.execute("SELECT 1 FROM processed_updates WHERE update_id = ?", (update_id,)).fetchone() is not None
         )
 
-    def mark_processed(self, update_id: int) -> None:
+    def mark_processed(self, update_id: int, press_id: str | None = None) -> None:
+        """`press_id`: the update is a button press still to be answered (see press_answered)."""
         self.db.execute("DELETE FROM inbox WHERE update_id = ?", (update_id,))
         self.db.execute(
-            "INSERT OR IGNORE INTO processed_updates (update_id, processed_at) VALUES (?, ?)", (update_id, self.clock())
+            "INSERT OR IGNORE INTO processed_updates (update_id, processed_at, press_id) VALUES (?, ?, ?)",
+            (update_id, self.clock(), press_id),
         )
+
+    def press_answered(self, update_id: int) -> None:
+        """The button press of this processed update has been answered (own transaction)."""
+        self.db.execute("UPDATE processed_updates SET press_id = NULL WHERE update_id = ?", (update_id,))
+
+    def press_unanswered(self, update_id: int) -> bool:
+        """Processed, but the bot died before answering its button press."""
+        row = self.db.execute("SELECT press_id FROM processed_updates WHERE update_id = ?", (update_id,)).fetchone()
+        return row is not None and row[0] is not None
+
+    def unanswered_presses(self, within_seconds: float) -> list[tuple[int, str]]:
+        """(update id, callback query id) of presses processed lately but never answered: the
+        bot died in between, and Telegram will not deliver the update again."""
+        return self.db.execute(
+            "SELECT update_id, press_id FROM processed_updates WHERE press_id IS NOT NULL AND processed_at >= ?",
+            (self.clock() - within_seconds,),
+        ).fetchall()
 
     def queue(
         self, chat_id: int, reply: Reply, edit_message_id: int | None = None, request_id: int | None = None
@@ -408,16 +441,26 @@ class Store:
             self.db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
         return row is not None
 
-    def mark_failed(self, item: OutboxItem) -> bool:
-        """Count a failed attempt and schedule the next with backoff; False when given up."""
+    def start_attempt(self, item_id: int) -> bool:
+        """Record, before sending, that an attempt is under way; True when an earlier attempt
+        never came back (the bot died while Telegram had the message), so it may have arrived."""
+        with self.transaction():
+            row = self.db.execute("SELECT in_flight FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            self.db.execute("UPDATE outbox SET in_flight = 1 WHERE id = ?", (item_id,))
+        return bool(row and row[0])
+
+    def mark_failed(self, item: OutboxItem, outcome_unknown: bool = False) -> bool:
+        """Count a failed attempt and schedule the next with backoff; False when given up.
+        `outcome_unknown`: the request may have reached Telegram (a timeout), so the attempt
+        stays marked as in flight for the next one to say so."""
         attempts = item.attempts + 1
         if not item.for_staff and attempts >= MAX_PATIENT_ATTEMPTS:
             self.mark_sent(item.id)
             return False
         delay = min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempts, 12))
         self.db.execute(
-            "UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?",
-            (attempts, self.clock() + delay, item.id),
+            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, in_flight = ? WHERE id = ?",
+            (attempts, self.clock() + delay, int(outcome_unknown), item.id),
         )
         return True
 

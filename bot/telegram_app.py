@@ -17,6 +17,7 @@ from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -28,8 +29,16 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.constants import ChatAction, ChatType, MessageEntityType, ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.constants import ChatAction, ChatType, MessageEntityType, MessageLimit, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 
 from bot.chat_locks import ChatLocks
@@ -45,6 +54,7 @@ COMMANDS = ("start", "help", "selfcheck", "book", "privacy", "cancel", "forget")
 OUTBOX_RETRY_SECONDS = 2.0
 TYPING_DELAY_SECONDS = 1.0
 RETENTION_CHECK_SECONDS = 3600.0
+OWED_PRESS_SECONDS = 600.0  # older presses are past answering (Telegram stops accepting answers)
 _NOT_MODIFIED = "message is not modified"
 _CANNOT_EDIT = ("message to edit not found", "message can't be edited", "message_id_invalid")
 
@@ -121,6 +131,7 @@ class TelegramBot:
         except TelegramError as error:  # the command menu is a convenience: keep serving patients
             log.warning("could not register the command menu (%s); continuing", type(error).__name__)
         await self.flush_all(application)  # replies a crash left behind go out first
+        await self._answer_owed_presses(application)
         await self._replay_inbox(application)
         self._background.append(asyncio.create_task(self._retry_loop(application)))
         log.info("bot started as @%s", application.bot.username)
@@ -216,26 +227,48 @@ class TelegramBot:
         query = update.callback_query
         pressed = query.message.message_id if query is not None and query.message else None
         try:
-            handled = self.service.handle(chat_id, user_input, update.update_id, user_id, pressed)
+            press_id = query.id if query is not None else None
+            handled = self.service.handle(chat_id, user_input, update.update_id, user_id, pressed, press_id)
         except sqlite3.Error as error:
             await self._answer_unsaved(application, update, chat_id, user_input, error)
             return
         if handled is None:
-            # Delivered again after a restart: it was handled (and its button press answered)
-            # before; only replies still waiting in the outbox need to go out.
+            # Delivered again (after a restart, or twice by Telegram): handled before; only
+            # replies still waiting in the outbox go out, and a button press the bot died
+            # before answering is answered now.
             log.info("update %s seen before: not handled again", update.update_id)
+            if query is not None and self.store.press_unanswered(update.update_id):
+                await self._answer_press(application.bot, update.update_id, query.id)
         else:
             self._log_turn(update.update_id, chat_id, user_input, handled)
             if query is not None:
-                try:
-                    await query.answer(handled.toast)
-                except TelegramError as error:  # too old after a restart: nothing to do
-                    log.info("callback answer failed: %s", type(error).__name__)
+                await self._answer_press(application.bot, update.update_id, query.id, handled.toast)
         await self.flush_chat(application, chat_id)
         if handled is not None and handled.staff_queued:
             # In the background: the staff group's rate limit (20 a minute) must never keep this
             # patient, who holds their chat's lock now, waiting.
             self._spawn(self._flush_staff(application))
+
+    async def _answer_press(self, bot: Any, update_id: int, query_id: str, toast: str | None = None) -> None:
+        """Stop the button's spinner, once: recorded, so that after a restart only the presses
+        the bot died before answering are answered."""
+        try:
+            await bot.answer_callback_query(query_id, text=toast)
+        except TelegramError as error:  # too old after a restart: nothing more to do
+            log.info("callback answer failed: %s", type(error).__name__)
+        try:
+            self.store.press_answered(update_id)
+        except sqlite3.Error as error:
+            log.warning("could not record a button press as answered (%s)", error)
+
+    async def _answer_owed_presses(self, application: Application) -> None:
+        """Presses handled just before a crash but never answered: Telegram will not deliver
+        them again (their offset was confirmed), so answer them at start."""
+        owed = self.store.unanswered_presses(within_seconds=OWED_PRESS_SECONDS)
+        for update_id, query_id in owed:
+            await self._answer_press(application.bot, update_id, query_id)
+        if owed:
+            log.info("answered %d button press(es) left unanswered by a restart", len(owed))
 
     async def _answer_unsaved(
         self, application: Application, update: Update, chat_id: int, user_input: UserInput, error: Exception
@@ -323,11 +356,14 @@ class TelegramBot:
         """Send one outbox item; True when it is done with (sent, or can never be sent)."""
         bot = application.bot
         markup = render_markup(item.reply)
+        text = item.reply.text
+        if item.for_staff and item.edit_message_id is None and self.store.start_attempt(item.id):
+            text = self._maybe_repeated(item, text)
         try:
             if item.edit_message_id is not None:
                 message_id = await self._edit_or_send(bot, item, markup)
             else:
-                sent = await bot.send_message(item.chat_id, item.reply.text, reply_markup=markup)
+                sent = await bot.send_message(item.chat_id, text, reply_markup=markup)
                 message_id = sent.message_id
         except Forbidden:
             if item.for_staff:
@@ -350,7 +386,7 @@ class TelegramBot:
             self.store.mark_failed(item)
             return False
         except (RetryAfter, NetworkError, TelegramError) as error:
-            if self.store.mark_failed(item):
+            if self.store.mark_failed(item, outcome_unknown=may_have_arrived(error)):
                 log.warning("sending failed (%s): will retry", type(error).__name__)
             else:
                 log.error("reply to chat %s kept failing: given up", chat_tag(item.chat_id))
@@ -361,6 +397,13 @@ class TelegramBot:
             with self.store.transaction():
                 self.store.queue(item.chat_id, deleted, edit_message_id=message_id, request_id=item.request_id)
         return True
+
+    def _maybe_repeated(self, item: OutboxItem, text: str) -> str:
+        """A staff notification whose last attempt never came back may already be in the chat
+        (Telegram has no idempotency key): say so, so that staff do not call the patient twice."""
+        log.warning("request %s: sent again after an attempt whose outcome is unknown", item.request_id)
+        marked = self.service.texts.staff_text("maybe_repeated", number=str(item.request_id)) + "\n" + text
+        return marked if len(marked) <= MessageLimit.MAX_TEXT_LENGTH else text
 
     async def _edit_or_send(self, bot: Any, item: OutboxItem, markup: Any) -> int | None:
         try:
@@ -376,6 +419,15 @@ class TelegramBot:
                 sent = await bot.send_message(item.chat_id, item.reply.text, reply_markup=markup)
                 return sent.message_id
             raise
+
+
+def may_have_arrived(error: TelegramError) -> bool:
+    """Whether a failed call may still have reached Telegram: the connection failed after the
+    request went out (a timeout, a dropped answer). An answer from Telegram, even an error
+    status, or a connection never made, proves that it did not."""
+    cause = error.__cause__
+    never_sent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+    return isinstance(cause, httpx.HTTPError) and not isinstance(cause, never_sent)
 
 
 def _is_command(message: Message) -> bool:

@@ -152,7 +152,7 @@ def wait_staff_message(server: FakeTelegramServer, name: str, timeout: float = 1
 
 
 def request_number(message: ChatMessage) -> int:
-    match = re.match(r"Call-back request #(\d+)\n", message.text or "")
+    match = re.search(r"Call-back request #(\d+)\n", message.text or "")
     assert match, message.text
     return int(match.group(1))
 
@@ -396,6 +396,68 @@ def test_staff_chat_failing_across_a_sigkill(tmp_path: Path) -> None:
         finally:
             shut_down(process)
         assert_output_clean(process, "Mariko", "2079460958")
+
+
+def maybe_repeated(number: int) -> str:
+    return to_plain_text(CB.staff_text("maybe_repeated", number=str(number)))
+
+
+def two_staff_messages(server: FakeTelegramServer, name: str) -> list[ChatMessage]:
+    return server.wait_for(
+        lambda: found if len(found := staff_messages(server, name)) == 2 else None,
+        timeout=15,
+        what=f"the staff message for {name} sent again",
+    )
+
+
+def test_staff_message_cut_off_by_a_kill_is_sent_again_marked(tmp_path: Path) -> None:
+    """Telegram shows the message, but the bot dies before it hears so: Telegram has no way to
+    tell it afterwards, so it sends again, marked, and staff see at once that it is the same."""
+    with FakeTelegramServer(token=TOKEN) as server:
+        process = start_bot(server, tmp_path)
+        try:
+            server.inject_fault("sendMessage", "stall", count=1, chat_id=STAFF, seconds=3.0)
+            patient = Patient(server, new_chat())
+            patient.request("Noriko Cutoff")
+            server.wait_for(lambda: staff_sends(server), timeout=10, what="the staff message under way")
+            process.kill()
+            first = wait_staff_message(server, "Noriko Cutoff", timeout=10)  # lands after the kill
+            process.start()
+            again = two_staff_messages(server, "Noriko Cutoff")[1]
+            number = request_number(first)
+            assert (first.text or "").startswith(f"Call-back request #{number}\n"), first.text
+            assert (again.text or "").startswith(maybe_repeated(number) + "\n"), again.text
+            assert (again.text or "").endswith(first.text or ""), "the same request, in full"
+            time.sleep(RETRY_WAIT)
+            assert len(staff_messages(server, "Noriko Cutoff")) == 2, "sent again once, not more"
+            assert count(process.data_dir, "SELECT COUNT(*) FROM outbox") == 0
+            no_invalid_calls(server, after_crash=True)
+        finally:
+            shut_down(process)
+
+
+def test_staff_message_whose_answer_was_lost_is_sent_again_marked(server: FakeTelegramServer, bot: BotProcess) -> None:
+    server.inject_fault("sendMessage", "drop", count=1, chat_id=STAFF, process=True)
+    try:
+        Patient(server, new_chat()).request("Taro Lostanswer")
+        first, again = two_staff_messages(server, "Taro Lostanswer")
+    finally:
+        server.clear_faults()
+    assert not (first.text or "").startswith(maybe_repeated(request_number(first)))
+    assert (again.text or "").startswith(maybe_repeated(request_number(first)))
+    no_invalid_calls(server)
+
+
+def test_staff_message_refused_by_telegram_is_sent_again_unmarked(server: FakeTelegramServer, bot: BotProcess) -> None:
+    """An error answer proves the message was not shown: the next attempt is not marked."""
+    server.inject_fault("sendMessage", "http", count=1, chat_id=STAFF, status=500, description="Internal Server Error")
+    try:
+        Patient(server, new_chat()).request("Yuki Refused")
+        message = wait_staff_message(server, "Yuki Refused", timeout=15)
+    finally:
+        server.clear_faults()
+    assert (message.text or "").startswith("Call-back request #"), message.text
+    no_invalid_calls(server)
 
 
 # ---------------------------------------------------------------------------------- 4: staff actions

@@ -314,6 +314,44 @@ def test_patient_items_are_given_up_staff_items_never(store: Store, clock: Clock
     assert staff.attempts == 100
 
 
+def test_an_attempt_cut_off_is_known_to_the_next_one(store: Store, clock: Clock) -> None:
+    """A staff notification in flight when the bot died, or whose call timed out, may have
+    reached Telegram: the next attempt learns so (and marks the message as a possible repeat)."""
+    with store.transaction():
+        store.queue(-1001, Reply("request"), request_id=7)
+    [item] = store.pending(-1001)
+    assert store.start_attempt(item.id) is False, "a first attempt is not a repeat"
+    # ...the process is killed here, before the outcome is recorded...
+    assert store.start_attempt(item.id) is True
+    store.mark_failed(item)  # Telegram answered with an error: it was not shown
+    assert store.start_attempt(item.id) is False
+    store.mark_failed(item, outcome_unknown=True)  # timed out: it may have been shown
+    assert store.start_attempt(item.id) is True
+    assert store.mark_sent(item.id, 99)
+    assert store.pending() == [] and store.request_messages(7) == [(-1001, 99)]
+
+
+def test_a_database_from_before_the_added_columns_is_upgraded(tmp_path: Path, key_file: Path) -> None:
+    data_dir = tmp_path / "old"
+    Store(data_dir, key_file=key_file).close()
+    with contextlib.closing(sqlite3.connect(data_dir / DATABASE_NAME)) as db:
+        db.execute("ALTER TABLE outbox DROP COLUMN in_flight")
+        db.execute("ALTER TABLE processed_updates DROP COLUMN press_id")
+        db.commit()
+    reopened = Store(data_dir, key_file=key_file)
+    try:
+        with reopened.transaction():
+            reopened.queue(-1001, Reply("request"), request_id=1)
+            reopened.mark_processed(41, "query-41")
+        [item] = reopened.pending()
+        assert reopened.start_attempt(item.id) is False and reopened.start_attempt(item.id) is True
+        assert reopened.press_unanswered(41) and reopened.unanswered_presses(60) == [(41, "query-41")]
+        reopened.press_answered(41)
+        assert not reopened.press_unanswered(41) and reopened.unanswered_presses(60) == []
+    finally:
+        reopened.close()
+
+
 def test_blocked_patient_outbox_is_dropped_but_not_staff_items(store: Store) -> None:
     with store.transaction():
         store.queue(-1001, Reply("listing"))
