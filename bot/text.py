@@ -25,6 +25,8 @@ _NUMBER_UNIT = re.compile(r"(?<=\d)(?=[^\W\d])|(?<=[^\W\d])(?=\d)")  # "8kg" -> 
 MIN_CORRECTABLE_LENGTH = 4
 LONG_WORD_LENGTH = 8
 CORRECTION_CACHE_SIZE = 50_000
+MAX_GENERATED_ALPHABET = 64
+SCAN_PER_VARIANT = 4  # words scanned in the time one variant is generated and looked up
 
 
 def normalise(text: str) -> str:
@@ -87,14 +89,26 @@ class Lexicon:
         self._by_length: dict[int, list[str]] = {}
         for word in counts:
             self._by_length.setdefault(len(word), []).append(word)
+        letters = {character for word in counts for character in word}
+        # Generating every one-edit variant is quick for a small alphabet (English); for a large
+        # one (Japanese kana and kanji) it is not, and the scan takes over.
+        self._alphabet = "".join(sorted(letters)) if len(letters) <= MAX_GENERATED_ALPHABET else ""
         self._replacements = _compile_replacements(language.replacements)
-        self.correct = lru_cache(maxsize=CORRECTION_CACHE_SIZE)(self._correct)
+        self._cached_correction = lru_cache(maxsize=CORRECTION_CACHE_SIZE)(self._correct_unknown)
 
     def tokens(self, text: str) -> list[str]:
         """Normalised, slang-expanded, typo-corrected words of a patient's message."""
         expanded = self._expand(words(text))
-        corrected = [self.correct(word) for word in expanded]
+        known = self.counts
+        corrected = [word if word in known else self.correct(word) for word in expanded]
         return self._expand(corrected) if corrected != expanded else corrected
+
+    def correct(self, word: str) -> str:
+        """`word`, or the known word it is most likely a slip for. Known words skip the cache,
+        so that they never push out the corrections it is there for."""
+        if word in self.counts or len(word) < MIN_CORRECTABLE_LENGTH or not word.isalpha():
+            return word
+        return self._cached_correction(word)
 
     def _expand(self, tokens: list[str]) -> list[str]:
         out: list[str] = []
@@ -110,24 +124,58 @@ class Lexicon:
                 index += 1
         return out
 
-    def _correct(self, word: str) -> str:
-        if word in self.counts or len(word) < MIN_CORRECTABLE_LENGTH or not word.isalpha():
-            return word
-        max_edits = 2 if len(word) >= LONG_WORD_LENGTH else 1
-        best: tuple[int, float, int, str] | None = None
-        for length in range(len(word) - max_edits, len(word) + max_edits + 1):
+    def _correct_unknown(self, word: str) -> str:
+        """The nearest known word: one edit first (all of them, found by generating the word's
+        one-edit variants, not by scanning the vocabulary); two edits, for long words only,
+        by scanning the words of nearby lengths."""
+        near = self._one_edit_away(word) if self._generating_is_quicker(word) else self._scan(word, 1)
+        if near:
+            return self._likeliest(word, near)
+        if len(word) >= LONG_WORD_LENGTH:
+            far = self._scan(word, 2)
+            if far:
+                return self._likeliest(word, far)
+        return word
+
+    def _generating_is_quicker(self, word: str) -> bool:
+        """Scanning compares in C, generating builds Python strings: a scan wins until the words
+        of nearby lengths outnumber the variants several times over (measured: python -m bot.bench)."""
+        if not self._alphabet:
+            return False
+        variants = len(self._alphabet) * (2 * len(word) + 1) + 2 * len(word)
+        nearby = sum(len(self._by_length.get(length, ())) for length in range(len(word) - 1, len(word) + 2))
+        return nearby > SCAN_PER_VARIANT * variants
+
+    def _one_edit_away(self, word: str) -> list[str]:
+        """Known words one insertion, deletion, substitution or swap of neighbours away."""
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        variants = {left + right[1:] for left, right in splits if right}
+        variants.update(left + right[1] + right[0] + right[2:] for left, right in splits if len(right) > 1)
+        for letter in self._alphabet:
+            variants.update(left + letter + right[1:] for left, right in splits if right)
+            variants.update(left + letter + right for left, right in splits)
+        variants.discard(word)
+        return [variant for variant in variants if variant in self.counts]
+
+    def _scan(self, word: str, distance: int) -> list[str]:
+        """Known words exactly `distance` edits (optimal string alignment) away."""
+        found = []
+        for length in range(len(word) - distance, len(word) + distance + 1):
             candidates = self._by_length.get(length)
-            if not candidates:
-                continue
-            for candidate, distance, _ in process.extract_iter(
-                word, candidates, scorer=OSA.distance, score_cutoff=max_edits
-            ):
-                # Ties go to the likelier slip: a dropped letter ("fevr" -> fever, not fear),
-                # then to the commoner word.
-                key = (distance, -fuzz.ratio(word, candidate), -self.counts[candidate], candidate)
-                if best is None or key < best:
-                    best = key
-        return best[3] if best else word
+            if candidates:
+                found.extend(
+                    candidate
+                    for candidate, score, _ in process.extract_iter(
+                        word, candidates, scorer=OSA.distance, score_cutoff=distance
+                    )
+                    if score == distance
+                )
+        return found
+
+    def _likeliest(self, word: str, candidates: list[str]) -> str:
+        """Ties go to the likelier slip: a dropped letter ("fevr" -> fever, not fear), then to
+        the commoner word."""
+        return min(candidates, key=lambda c: (-fuzz.ratio(word, c), -self.counts[c], c))
 
 
 def _compile_replacements(

@@ -1,0 +1,93 @@
+"""Typo correction: the quick path (one-edit variants generated and looked up) must give exactly
+what a full scan of the vocabulary gives, on the real knowledge base and on one 100x larger
+(where the quick path is the one taken), for slips of known words and for random strings."""
+
+from __future__ import annotations
+
+import random
+import string
+from functools import cache
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+from bot.bench import synthetic_knowledge
+from bot.config import load_config
+from bot.content import load_knowledge
+from bot.text import LONG_WORD_LENGTH, MIN_CORRECTABLE_LENGTH, Lexicon
+from bot.understanding import Understander
+
+KNOWLEDGE = load_knowledge(load_config(env={}, env_file=Path("/nonexistent")).knowledge_dir)
+
+
+@cache
+def lexicon(size: str) -> Lexicon:
+    knowledge = KNOWLEDGE if size == "1x" else synthetic_knowledge(KNOWLEDGE, copies=20)
+    return Understander(knowledge).lexicon
+
+
+def by_scanning(lexicon: Lexicon, word: str) -> str:
+    """The reference: every known word within reach compared, best (distance, likely slip,
+    commoner word, alphabetical) kept."""
+    if word in lexicon.counts or len(word) < MIN_CORRECTABLE_LENGTH or not word.isalpha():
+        return word
+    max_edits = 2 if len(word) >= LONG_WORD_LENGTH else 1
+    vocabulary = list(lexicon.counts)
+    found = process.extract_iter(word, vocabulary, scorer=OSA.distance, score_cutoff=max_edits)
+    ranked = [(distance, -fuzz.ratio(word, known), -lexicon.counts[known], known) for known, distance, _ in found]
+    return min(ranked)[3] if ranked else word
+
+
+def slip(word: str, rng: random.Random) -> str:
+    """One or two typing slips: a letter dropped, doubled, swapped with the next or replaced."""
+    for _ in range(rng.choice((1, 1, 2))):
+        if len(word) < 2:
+            break
+        i = rng.randrange(len(word) - 1)
+        kind = rng.choice(("drop", "double", "swap", "replace"))
+        if kind == "drop":
+            word = word[:i] + word[i + 1 :]
+        elif kind == "double":
+            word = word[: i + 1] + word[i:]
+        elif kind == "swap":
+            word = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+        else:
+            word = word[:i] + rng.choice(string.ascii_lowercase) + word[i + 1 :]
+    return word
+
+
+@pytest.mark.parametrize("size", ["1x", "20x"])
+def test_slips_of_every_known_word_are_corrected_as_a_full_scan_would(size: str) -> None:
+    known = lexicon(size)
+    rng = random.Random(11)
+    words = sorted(word for word in known.counts if word.isalpha() and len(word) >= MIN_CORRECTABLE_LENGTH)
+    sample = words if size == "1x" else rng.sample(words, 600)
+    differences = [
+        (typo, known.correct(typo), by_scanning(known, typo))
+        for typo in (slip(word, rng) for word in sample)
+        if known.correct(typo) != by_scanning(known, typo)
+    ]
+    assert differences == []
+
+
+def test_the_quick_path_is_taken_on_a_large_vocabulary() -> None:
+    """Otherwise the test above would compare the scan with itself."""
+    large, small = lexicon("20x"), lexicon("1x")
+    assert large._generating_is_quicker("stresed") and not small._generating_is_quicker("stresed")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=string.ascii_lowercase + "áéß", min_size=4, max_size=12))
+def test_random_words_are_corrected_as_a_full_scan_would(word: str) -> None:
+    known = lexicon("20x")
+    assert known.correct(word) == by_scanning(known, word)
+
+
+def test_real_slips_find_the_word() -> None:
+    slips = ("stresed", "streess", "bakc", "sleap", "exercize", "fevr", "numbnes", "breething")
+    expected = ["stressed", "stress", "back", "sleep", "exercise", "fever", "numbness", "breathing"]
+    assert [lexicon("1x").correct(word) for word in slips] == expected
