@@ -16,6 +16,7 @@ from bot.dialogue import Dialogue, Turn
 from bot.replies import Button, UserInput
 from bot.state import ConversationState
 from bot.telegram_html import html_problems, visible_length
+from bot.understanding import Understander
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE_DIR = ROOT / "knowledge"
@@ -31,6 +32,11 @@ def knowledge() -> Knowledge:
 @pytest.fixture(scope="session")
 def dialogue(knowledge: Knowledge) -> Dialogue:
     return Dialogue(knowledge)
+
+
+@pytest.fixture(scope="session")
+def understander(knowledge: Knowledge) -> Understander:
+    return Understander(knowledge)
 
 
 def check_turn(turn: Turn) -> Turn:
@@ -117,14 +123,30 @@ def bot_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_bot(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+def run_module(
+    module: str, *args: str, stdin: str = "", timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` in the project, with the clean environment of bot_env()."""
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [sys.executable, "-m", module, *args],
         input=stdin,
         capture_output=True,
         text=True,
         cwd=ROOT,
         env=bot_env(**env),
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
+
+
+def run_bot(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    return run_module("bot", *args, stdin=stdin, **env)
+
+
+def table_row(output: str, metric: str) -> list[str]:
+    """The cells after the first of the Markdown table row whose first cell is `metric`."""
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells and cells[0] == metric:
+            return cells[1:]
+    raise AssertionError(f"no row {metric!r} in the table:\n{output}")

@@ -6,8 +6,6 @@ its tables: nothing lost, nothing duplicated, the database intact. Timing is pri
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +16,7 @@ from benchmarks.chaos import KNOWLEDGE, read_only_data_dir_check
 from bot.replies import UserInput
 from bot.store import Store
 from bot.telegram_app import TelegramBot
-from tests.conftest import ROOT, bot_env
+from tests.conftest import run_module, table_row
 
 TIMEOUT_SECONDS = 150
 KINDS_OF_DUPLICATES = "duplicated staff messages / request rows / final replies"
@@ -26,26 +24,14 @@ KINDS_OF_DUPLICATES = "duplicated staff messages / request rows / final replies"
 
 @pytest.fixture(scope="module")
 def quick_run() -> str:
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.chaos", "--quick"],
-        cwd=ROOT,
-        env=bot_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-    )
+    run = run_module("benchmarks.chaos", "--quick", timeout=TIMEOUT_SECONDS)
     assert "| metric | value |" in run.stdout, f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-4000:]}"
     return run.stdout
 
 
 def row(output: str, metric: str) -> str:
-    """The value cell of the table row whose first cell is `metric`."""
-    for line in output.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if line.startswith("|") and len(cells) >= 2 and cells[0] == metric:
-            return cells[1]
-    raise AssertionError(f"no row {metric!r} in the chaos table:\n{output}")
+    """The value cell of the chaos table's row for `metric`."""
+    return table_row(output, metric)[0]
 
 
 def test_kills_lose_and_duplicate_nothing(quick_run: str) -> None:

@@ -8,20 +8,8 @@ import pytest
 import yaml
 
 from bot import bench
-from bot.content import load_knowledge
-from bot.understanding import Understander
 
 PARAPHRASES = Path(__file__).parent / "data" / "paraphrases.yaml"
-
-
-@pytest.fixture(scope="module")
-def knowledge():
-    return load_knowledge(bench.KNOWLEDGE_DIR)
-
-
-@pytest.fixture(scope="module")
-def understander(knowledge):
-    return Understander(knowledge)
 
 
 def _paraphrases() -> list[tuple[str, str]]:

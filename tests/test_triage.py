@@ -5,18 +5,6 @@ from __future__ import annotations
 import pytest
 
 from bot import bench
-from bot.content import load_knowledge
-from bot.understanding import Understander
-
-
-@pytest.fixture(scope="module")
-def knowledge():
-    return load_knowledge(bench.KNOWLEDGE_DIR)
-
-
-@pytest.fixture(scope="module")
-def understander(knowledge):
-    return Understander(knowledge)
 
 
 def level(understander, text: str) -> str | None:
