@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from bot.replies import Button, UserInput
 from bot.state import ConversationState
 from bot.telegram_html import html_problems, visible_length
 from bot.understanding import Understander
+from tests.bot_process import TOKEN
+from tests.fake_telegram.server import FakeTelegramServer
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE_DIR = ROOT / "knowledge"
@@ -32,6 +35,13 @@ def knowledge() -> Knowledge:
 @pytest.fixture(scope="session")
 def dialogue(knowledge: Knowledge) -> Dialogue:
     return Dialogue(knowledge)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeTelegramServer]:
+    """A fake Bot API server over HTTP on 127.0.0.1, shared by one test module's tests."""
+    with FakeTelegramServer(token=TOKEN) as fake:
+        yield fake
 
 
 @pytest.fixture(scope="session")

@@ -55,12 +55,6 @@ CB = KNOWLEDGE.callback
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[FakeTelegramServer]:
-    with FakeTelegramServer(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def bot(server: FakeTelegramServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
     base = tmp_path_factory.mktemp("faults")
     server.add_chat(STAFF_GROUP, "group", title="Clinic staff")

@@ -234,12 +234,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[FakeTelegramServer]:
-    with FakeTelegramServer(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def bot(server: FakeTelegramServer, base: Path) -> Iterator[BotProcess]:
     process = start_bot(server, base)
     try:

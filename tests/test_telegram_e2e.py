@@ -25,12 +25,6 @@ _chat_ids = itertools.count(5001)
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[FakeTelegramServer]:
-    with FakeTelegramServer(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def bot(server: FakeTelegramServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
     process = BotProcess(server, tmp_path_factory.mktemp("data"))
     with process:
