@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL DEFAULT 0,
-    in_flight INTEGER NOT NULL DEFAULT 0
+    in_flight INTEGER NOT NULL DEFAULT 0,
+    maybe_shown INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_by_chat ON outbox (chat_id, id);
 CREATE TABLE IF NOT EXISTS processed_updates (
@@ -194,6 +195,8 @@ class Store:
         """Columns added after a release, for databases created before them."""
         if not self._has_column("outbox", "in_flight"):
             self.db.execute("ALTER TABLE outbox ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0")
+        if not self._has_column("outbox", "maybe_shown"):
+            self.db.execute("ALTER TABLE outbox ADD COLUMN maybe_shown INTEGER NOT NULL DEFAULT 0")
         if not self._has_column("processed_updates", "press_id"):
             self.db.execute("ALTER TABLE processed_updates ADD COLUMN press_id TEXT")
 
@@ -442,24 +445,29 @@ class Store:
         return row is not None
 
     def start_attempt(self, item_id: int) -> bool:
-        """Record, before sending, that an attempt is under way; True when an earlier attempt
-        never came back (the bot died while Telegram had the message), so it may have arrived."""
+        """Record, before sending, that an attempt is under way; True when some earlier attempt
+        may have been shown: it never came back (the bot died while Telegram had the message)
+        or it ended in a timeout or a dropped connection. Once True, True until sent."""
         with self.transaction():
-            row = self.db.execute("SELECT in_flight FROM outbox WHERE id = ?", (item_id,)).fetchone()
-            self.db.execute("UPDATE outbox SET in_flight = 1 WHERE id = ?", (item_id,))
-        return bool(row and row[0])
+            row = self.db.execute("SELECT in_flight, maybe_shown FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            maybe_shown = bool(row and (row[0] or row[1]))
+            self.db.execute(
+                "UPDATE outbox SET in_flight = 1, maybe_shown = ? WHERE id = ?", (int(maybe_shown), item_id)
+            )
+        return maybe_shown
 
     def mark_failed(self, item: OutboxItem, outcome_unknown: bool = False) -> bool:
         """Count a failed attempt and schedule the next with backoff; False when given up.
-        `outcome_unknown`: the request may have reached Telegram (a timeout), so the attempt
-        stays marked as in flight for the next one to say so."""
+        `outcome_unknown`: the request may have reached Telegram (a timeout), which the next
+        attempt will say; a failure that proves nothing was shown clears no earlier doubt."""
         attempts = item.attempts + 1
         if not item.for_staff and attempts >= MAX_PATIENT_ATTEMPTS:
             self.mark_sent(item.id)
             return False
         delay = min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempts, 12))
         self.db.execute(
-            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, in_flight = ? WHERE id = ?",
+            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, in_flight = 0, maybe_shown = MAX(maybe_shown, ?) "
+            "WHERE id = ?",
             (attempts, self.clock() + delay, int(outcome_unknown), item.id),
         )
         return True

@@ -130,8 +130,8 @@ class TelegramBot:
             await application.bot.set_my_commands(commands)
         except TelegramError as error:  # the command menu is a convenience: keep serving patients
             log.warning("could not register the command menu (%s); continuing", type(error).__name__)
-        await self.flush_all(application)  # replies a crash left behind go out first
-        await self._answer_owed_presses(application)
+        await self._answer_owed_presses(application)  # first: Telegram accepts answers for a short while
+        await self.flush_all(application)  # replies a crash left behind go out next
         await self._replay_inbox(application)
         self._background.append(asyncio.create_task(self._retry_loop(application)))
         log.info("bot started as @%s", application.bot.username)
@@ -423,11 +423,13 @@ class TelegramBot:
 
 def may_have_arrived(error: TelegramError) -> bool:
     """Whether a failed call may still have reached Telegram: the connection failed after the
-    request went out (a timeout, a dropped answer). An answer from Telegram, even an error
-    status, or a connection never made, proves that it did not."""
+    request went out (a timeout, a dropped answer), or Telegram's front end answered 5xx (it
+    may have passed the request on). A connection never made, or an API error such as 400,
+    403 or 429, proves that it did not."""
     cause = error.__cause__
-    never_sent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-    return isinstance(cause, httpx.HTTPError) and not isinstance(cause, never_sent)
+    if isinstance(cause, httpx.HTTPError):
+        return not isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return type(error) is NetworkError  # python-telegram-bot's error for a 5xx answer
 
 
 def _is_command(message: Message) -> bool:

@@ -443,8 +443,8 @@ def test_staff_message_whose_answer_was_lost_is_sent_again_marked(server: FakeTe
 
 
 def test_staff_message_refused_by_telegram_is_sent_again_unmarked(server: FakeTelegramServer, bot: BotProcess) -> None:
-    """An error answer proves the message was not shown: the next attempt is not marked."""
-    server.inject_fault("sendMessage", "http", count=1, chat_id=STAFF, status=500, description="Internal Server Error")
+    """An API error (here 403) proves the message was not shown: the next attempt is not marked."""
+    server.inject_fault("sendMessage", "http", count=1, chat_id=STAFF, status=403, description="Forbidden: no rights")
     try:
         Patient(server, new_chat()).request("Yuki Refused")
         message = wait_staff_message(server, "Yuki Refused", timeout=15)

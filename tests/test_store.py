@@ -316,19 +316,30 @@ def test_patient_items_are_given_up_staff_items_never(store: Store, clock: Clock
 
 def test_an_attempt_cut_off_is_known_to_the_next_one(store: Store, clock: Clock) -> None:
     """A staff notification in flight when the bot died, or whose call timed out, may have
-    reached Telegram: the next attempt learns so (and marks the message as a possible repeat)."""
+    reached Telegram: every later attempt learns so (and marks the message as a possible
+    repeat), even after failures that prove only that they themselves were not shown."""
     with store.transaction():
         store.queue(-1001, Reply("request"), request_id=7)
-    [item] = store.pending(-1001)
-    assert store.start_attempt(item.id) is False, "a first attempt is not a repeat"
+        store.queue(-1001, Reply("another request"), request_id=8)
+    cut_off, timed_out = store.pending(-1001)
+    assert store.start_attempt(cut_off.id) is False, "a first attempt is not a repeat"
     # ...the process is killed here, before the outcome is recorded...
-    assert store.start_attempt(item.id) is True
-    store.mark_failed(item)  # Telegram answered with an error: it was not shown
-    assert store.start_attempt(item.id) is False
-    store.mark_failed(item, outcome_unknown=True)  # timed out: it may have been shown
-    assert store.start_attempt(item.id) is True
-    assert store.mark_sent(item.id, 99)
-    assert store.pending() == [] and store.request_messages(7) == [(-1001, 99)]
+    assert store.start_attempt(cut_off.id) is True
+    store.mark_failed(cut_off)  # Telegram refused this attempt: the killed one may still be there
+    assert store.start_attempt(cut_off.id) is True
+    store.mark_failed(cut_off, outcome_unknown=True)
+    assert store.start_attempt(cut_off.id) is True
+    assert store.mark_sent(cut_off.id, 99)
+    assert store.request_messages(7) == [(-1001, 99)]
+
+    assert store.start_attempt(timed_out.id) is False
+    store.mark_failed(timed_out)  # refused: it was not shown
+    assert store.start_attempt(timed_out.id) is False
+    store.mark_failed(timed_out, outcome_unknown=True)  # timed out: it may have been shown
+    store.mark_failed(timed_out)
+    assert store.start_attempt(timed_out.id) is True
+    assert store.mark_sent(timed_out.id, 100)
+    assert store.pending() == []
 
 
 def test_a_database_from_before_the_added_columns_is_upgraded(tmp_path: Path, key_file: Path) -> None:
@@ -336,6 +347,7 @@ def test_a_database_from_before_the_added_columns_is_upgraded(tmp_path: Path, ke
     Store(data_dir, key_file=key_file).close()
     with contextlib.closing(sqlite3.connect(data_dir / DATABASE_NAME)) as db:
         db.execute("ALTER TABLE outbox DROP COLUMN in_flight")
+        db.execute("ALTER TABLE outbox DROP COLUMN maybe_shown")
         db.execute("ALTER TABLE processed_updates DROP COLUMN press_id")
         db.commit()
     reopened = Store(data_dir, key_file=key_file)

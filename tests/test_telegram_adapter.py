@@ -43,7 +43,9 @@ def _raised_by_ptb(cause: Exception | None, error: TelegramError) -> TelegramErr
         (httpx.ConnectError("refused"), NetworkError("httpx.ConnectError"), False),
         (httpx.ConnectTimeout("connect"), TimedOut(), False),
         (httpx.PoolTimeout("pool"), TimedOut("Pool timeout"), False),
-        (None, NetworkError("Bad Gateway"), False),  # Telegram answered 502
+        (None, NetworkError("Bad Gateway"), True),  # Telegram's front end answered 502
+        (None, NetworkError("Internal Server Error (500)"), True),
+        (ValueError("not JSON"), NetworkError("Bad Gateway"), True),  # a 5xx with an HTML body
         (None, BadRequest("Bad Request: chat not found"), False),
         (None, Forbidden("Forbidden: bot was blocked by the user"), False),
     ],
