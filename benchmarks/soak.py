@@ -45,6 +45,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import telegram_load
 from benchmarks.chaos import (
     CB,
     SC,
@@ -66,12 +67,7 @@ REPLY_TIMEOUT = 60.0
 RSS_EVERY = 2_000
 WINDOW = 5_000
 QUESTIONS = (
-    "how does stress cause back pain",
-    "what is the cellgel method",
-    "how does sleep help my back",
-    "can exercise help with back pain from stress",
-    "how do I know if my back pain is from stress",
-    "can stress cause pain in the lower back",
+    *telegram_load.QUESTIONS,
     "is yoga good for back pain",
     "does walking help",
     "what are your opening hours",
