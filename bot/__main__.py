@@ -37,10 +37,10 @@ def cmd_check(config: Config) -> int:
         return EXIT_CONTENT
     for warning in knowledge.warnings:
         print(f"warning: {warning}")
-    rules = sum(len(level.rules) for level in knowledge.safety.values())
     print(
         f"knowledge OK: {len(knowledge.entries)} entries, "
-        f"{len(knowledge.selfcheck.questions)} self-check questions, {rules} safety rules"
+        f"{len(knowledge.selfcheck.questions)} self-check questions, "
+        f"{len(knowledge.triage.concepts)} safety concepts, {len(knowledge.triage.questions)} safety questions"
     )
     return 0
 

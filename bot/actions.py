@@ -28,6 +28,7 @@ _ANSWER = re.compile(r"a:([a-z][a-z0-9_]{0,23})")
 _SELFCHECK = re.compile(r"s:([0-9a-z]{1,8}):(\d{1,2}):([ynubxc])")
 _CALLBACK = re.compile(r"c:([tnska]):([mfeascryx])")
 _STAFF = re.compile(r"st:([cu]):(\d{1,12})")
+_SAFETY = re.compile(r"q:(\d{1,8}):([a-z][a-z0-9_]{0,23}):([yn])")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,20 @@ class StaffAction:
         return f"st:{'c' if self.outcome == 'contacted' else 'u'}:{self.request_id}"
 
 
-Action = Simple | ShowAnswer | SelfCheckAnswer | CallbackChoice | StaffAction
+@dataclass(frozen=True)
+class SafetyAnswer:
+    """A press on a safety question: which question (run and id) and the answer, so a late
+    "Yes" still gives the urgent reply and a late "No" is recognised as late."""
+
+    run: str
+    question: str
+    answer: str  # "yes" | "no"
+
+    def encode(self) -> str:
+        return f"q:{self.run}:{self.question}:{self.answer[0]}"
+
+
+Action = Simple | ShowAnswer | SelfCheckAnswer | CallbackChoice | StaffAction | SafetyAnswer
 
 
 def decode(data: str) -> Action | None:
@@ -98,6 +112,8 @@ def decode(data: str) -> Action | None:
         return SelfCheckAnswer(match.group(1), int(match.group(2)), SELFCHECK_CHOICES[match.group(3)])
     if match := _CALLBACK.fullmatch(data):
         return CallbackChoice(CALLBACK_STEP_CODES[match.group(1)], CALLBACK_CHOICES[match.group(2)])
+    if match := _SAFETY.fullmatch(data):
+        return SafetyAnswer(match.group(1), match.group(2), "yes" if match.group(3) == "y" else "no")
     if match := _STAFF.fullmatch(data):
         return StaffAction(int(match.group(2)), "contacted" if match.group(1) == "c" else "unreachable")
     return None

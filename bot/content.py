@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bot.language import LANGUAGES, language_module
 from bot.telegram_html import html_problems, visible_length
 
 ENTRY_KINDS = ("article", "clinic", "out_of_scope", "smalltalk")
@@ -217,21 +218,65 @@ class ClinicSettings:
 
 
 @dataclass(frozen=True)
-class SafetyRule:
-    """Matches when every group has at least one of its phrases in the message and no `none_of`
-    phrase (an idiom such as "fell off the wagon") is there."""
+class SafetyLevel:
+    """A level's reply, and the same reply worded for someone reporting another person."""
 
     id: str
-    groups: tuple[tuple[str, ...], ...]
-    none_of: tuple[str, ...] = ()
+    reply: str
+    reply_other: str
 
 
 @dataclass(frozen=True)
-class SafetyLevel:
+class SafetyConcept:
+    """A red flag or crisis sign as a clinical concept: lay phrases that are enough alone, word
+    groups that combine within one sentence, and weaker patterns that only ask a question."""
+
     id: str
-    reply: str
-    rules: tuple[SafetyRule, ...]
-    negation_cancels: bool = True  # "no fever" is no red flag; crisis phrases are never cancelled
+    level: str
+    phrases: tuple[str, ...]
+    together: tuple[tuple[tuple[str, ...], ...], ...]
+    possible: tuple[tuple[tuple[str, ...], ...], ...]
+    ask: str | None  # the safety question for a `possible` match
+    history_counts: bool  # a past occurrence is itself the red flag (cancer, steroids)
+    reply: str | None  # a special reply instead of the level's (e.g. an overdose taken)
+    across_sentences: bool = False  # clues may sit in different sentences ("I'm 78. It started...")
+
+
+@dataclass(frozen=True)
+class ContextRule:
+    """ConText trigger phrases of one kind; `cues` sit where the language module says."""
+
+    kind: str
+    cues: tuple[str, ...]
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    levels: tuple[str, ...]
+    max_scope: int
+
+
+@dataclass(frozen=True)
+class SafetyQuestion:
+    """One short question asked before an alarm when triage is unsure; "Yes" gives `level`."""
+
+    id: str
+    text: str
+    level: str
+
+
+@dataclass(frozen=True)
+class TriageSpec:
+    """Everything triage reads from `knowledge/triage/`, in the content's language."""
+
+    language: str
+    concepts: tuple[SafetyConcept, ...]
+    context: tuple[ContextRule, ...]
+    terminators: tuple[str, ...]
+    pseudo_triggers: tuple[str, ...]
+    idioms: tuple[str, ...]
+    questions: Mapping[str, SafetyQuestion]
+    replies: Mapping[str, str]  # special replies a concept can name
+    buttons: Mapping[str, str]  # yes, no
+    texts: Mapping[str, str]  # after_no, info
 
 
 @dataclass(frozen=True)
@@ -257,6 +302,7 @@ class Language:
     negations: frozenset[str]
     replacements: Mapping[str, str]
     known_words: frozenset[str]
+    code: str = "en"
 
 
 @dataclass(frozen=True)
@@ -300,6 +346,7 @@ class Knowledge:
     entries: Mapping[str, Entry]
     settings: ClinicSettings
     safety: Mapping[str, SafetyLevel]
+    triage: TriageSpec
     selfcheck: SelfCheckSpec
     ui: UiTexts
     language: Language
@@ -631,9 +678,13 @@ def _load_ui(root: Path, values: Mapping[str, str], report: _Report) -> UiTexts:
 def _load_language(root: Path, report: _Report) -> Language:
     file = root / "language.yaml"
     data = _read_mapping(file, report)
-    fields = {"stop_words": list, "negations": list, "replacements": dict}
+    fields = {"code": str, "stop_words": list, "negations": list, "replacements": dict}
     if not _check_fields(data, fields, {"known_words": list}, report, file):
         return Language(frozenset(), frozenset(), {}, frozenset())
+    if language_module(data["code"]) is None:
+        known = ", ".join(sorted(LANGUAGES))
+        report.add(file, f"no language module for '{data['code']}' (bot/language.py has: {known}); "
+                   "triage cannot read this content safely", None, "code")
     replacements: dict[str, str] = {}
     for source, target in data["replacements"].items():
         if not isinstance(source, str) or not isinstance(target, str):
@@ -649,42 +700,212 @@ def _load_language(root: Path, report: _Report) -> Language:
         negations=words("negations"),
         replacements=replacements,
         known_words=words("known_words"),
+        code=data["code"],
     )
 
 
-def _load_safety(root: Path, values: Mapping[str, str], lines: str, report: _Report) -> dict[str, SafetyLevel]:
+def _load_safety(
+    root: Path, values: Mapping[str, str], lines: str, report: _Report
+) -> tuple[dict[str, SafetyLevel], dict[str, str], dict[str, SafetyQuestion], dict[str, str], dict[str, str]]:
+    """safety.yaml: each level's reply (and the same for someone else), special replies, the
+    safety questions, their buttons and texts."""
     file = root / "safety.yaml"
     data = _read_mapping(file, report)
-    if not _check_fields(data, dict.fromkeys(SAFETY_LEVELS, dict), {}, report, file):
-        return {}
+    required = {"levels": dict, "replies": dict, "questions": dict, "buttons": dict, "texts": dict}
+    if not _check_fields(data, required, {}, report, file):
+        return {}, {}, {}, {}, {}
+    extra = frozenset({"help_lines"})
+
+    def reply(text: Any, entry: str, field: str) -> str:
+        if not isinstance(text, str) or not text.strip():
+            report.add(file, "must be a non-empty text", entry, field)
+            return ""
+        filled = _fill(text.strip(), values, report, file, entry, field, extra).replace("{help_lines}", lines)
+        _check_html(filled, report, file, entry, field)
+        return filled
+
     levels: dict[str, SafetyLevel] = {}
     for level_id in SAFETY_LEVELS:
-        level = data[level_id]
-        optional_level = {"negation_cancels": bool}
-        if not _check_fields(level, {"reply": str, "rules": list}, optional_level, report, file, level_id):
+        level = data["levels"].get(level_id)
+        if not _check_fields(level, {"reply": str, "reply_other": str}, {}, report, file, level_id):
             continue
-        extra = frozenset({"help_lines"}) if level_id == "crisis" else frozenset()
-        reply = _fill(level["reply"].strip(), values, report, file, level_id, "reply", extra)
-        reply = reply.replace("{help_lines}", lines)
-        _check_html(reply, report, file, level_id, "reply")
-        rules = []
-        for index, rule in enumerate(level["rules"]):
-            where = f"{level_id}.rules[{index}]"
-            if not _check_fields(rule, {"id": str, "all_of": list}, {"none_of": list}, report, file, where):
+        levels[level_id] = SafetyLevel(
+            level_id, reply(level["reply"], level_id, "reply"), reply(level["reply_other"], level_id, "reply_other")
+        )
+    for unknown in sorted(set(data["levels"]) - set(SAFETY_LEVELS)):
+        report.add(file, f"unknown level; levels are {', '.join(SAFETY_LEVELS)}", str(unknown))
+    replies = {str(key): reply(text, str(key), "replies") for key, text in data["replies"].items()}
+    questions: dict[str, SafetyQuestion] = {}
+    for key, raw in data["questions"].items():
+        if not _check_fields(raw, {"text": str, "level": str}, {}, report, file, str(key)):
+            continue
+        if raw["level"] not in SAFETY_LEVELS:
+            report.add(file, f"must be one of {', '.join(SAFETY_LEVELS)}", str(key), "level")
+        text = _fill(raw["text"].strip(), values, report, file, str(key), "text")
+        _check_html(text, report, file, str(key), "text")
+        questions[str(key)] = SafetyQuestion(str(key), text, raw["level"])
+    buttons = _load_text_table(
+        data["buttons"], frozenset({"yes", "no"}), file, "buttons", values, report, max_chars=MAX_TITLE_CHARS
+    )
+    texts = _load_text_table(data["texts"], frozenset({"after_no", "info"}), file, "texts", values, report)
+    return levels, replies, questions, buttons, texts
+
+
+CONTEXT_KINDS = (
+    "negated",
+    "historical",
+    "hypothetical",
+    "other_person",
+    "family",
+    "their_past",
+    "recent",
+    "their_pain",
+    "pain",
+    "not_patient",
+    "intentional",
+)
+
+
+def _phrase_groups(value: Any, report: _Report, file: Path, entry: str, field: str) -> tuple[tuple[str, ...], ...]:
+    """A combination of word groups. A list of texts is one group (any of them); a list that
+    holds lists is several groups (one of each), a lone text among them a group of one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        report.add(file, "must be a list of phrases or of phrase groups", entry, field)
+        return ()
+    if not any(isinstance(item, list) for item in value):
+        value = [value]
+    groups = []
+    for index, group in enumerate(value):
+        phrases = _string_list(group if isinstance(group, list) else [group], report, file, entry, f"{field}[{index}]")
+        if phrases:
+            groups.append(tuple(phrase.lower() for phrase in phrases))
+    return tuple(groups)
+
+
+def _flat_phrases(value: Any, report: _Report, file: Path, entry: str, field: str) -> tuple[str, ...]:
+    """Phrases, where a shared word list (a YAML alias) may stand among them."""
+    if isinstance(value, list):
+        value = [phrase for item in value for phrase in (item if isinstance(item, list) else [item])]
+    return tuple(phrase.lower() for phrase in _string_list(value, report, file, entry, field))
+
+
+def _load_triage(
+    root: Path,
+    language: str,
+    safety: tuple[dict[str, SafetyLevel], dict[str, str], dict[str, SafetyQuestion], dict[str, str], dict[str, str]],
+    report: _Report,
+) -> TriageSpec:
+    """triage/concepts.yaml and triage/context.yaml, checked against safety.yaml's questions
+    and replies so a concept can never name a question that does not exist."""
+    _, replies, questions, buttons, texts = safety
+    file = root / "triage" / "concepts.yaml"
+    data = _read_mapping(file, report)
+    concepts: list[SafetyConcept] = []
+    # `words:` holds shared word lists that concepts use through YAML aliases (*bladder).
+    if _check_fields(data, {"concepts": list}, {"words": list}, report, file):
+        seen: set[str] = set()
+        optional = {
+            "phrases": list,
+            "together": list,
+            "possible": list,
+            "ask": str,
+            "history_counts": bool,
+            "reply": str,
+            "note": str,
+            "across_sentences": bool,
+        }
+        for index, raw in enumerate(data["concepts"]):
+            where = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
+            if not _check_fields(raw, {"id": str, "level": str}, optional, report, file, where):
                 continue
-            none_of = _string_list(rule.get("none_of"), report, file, rule["id"], "none_of")
-            groups = []
-            for group_index, group in enumerate(rule["all_of"]):
-                phrases = _string_list(group, report, file, rule["id"], f"all_of[{group_index}]")
-                if phrases:
-                    groups.append(tuple(phrase.lower() for phrase in phrases))
-            if groups:
-                rules.append(SafetyRule(rule["id"], tuple(groups), tuple(p.lower() for p in none_of)))
-        if not rules:
-            report.add(file, "needs at least one rule", level_id, "rules")
-        negation_cancels = level.get("negation_cancels", True)
-        levels[level_id] = SafetyLevel(level_id, reply, tuple(rules), negation_cancels)
-    return levels
+            if raw["id"] in seen:
+                report.add(file, "duplicate id", where, "id")
+            seen.add(raw["id"])
+            if raw["level"] not in SAFETY_LEVELS:
+                report.add(file, f"must be one of {', '.join(SAFETY_LEVELS)}", where, "level")
+                continue
+            phrases = _flat_phrases(raw.get("phrases"), report, file, where, "phrases")
+            together = tuple(
+                _phrase_groups(item, report, file, where, f"together[{i}]")
+                for i, item in enumerate(raw.get("together") or [])
+            )
+            possible = tuple(
+                _phrase_groups(item, report, file, where, f"possible[{i}]")
+                for i, item in enumerate(raw.get("possible") or [])
+            )
+            if not phrases and not together and not possible:
+                report.add(file, "needs phrases, together or possible", where)
+            ask = raw.get("ask")
+            if ask is not None and ask not in questions:
+                report.add(file, f"names no question of safety.yaml (have: {', '.join(sorted(questions))})", where, "ask")
+            if possible and ask is None:
+                report.add(file, "a concept with 'possible' patterns needs 'ask'", where, "ask")
+            special = raw.get("reply")
+            if special is not None and special not in replies:
+                report.add(file, f"names no reply of safety.yaml (have: {', '.join(sorted(replies))})", where, "reply")
+            concepts.append(
+                SafetyConcept(
+                    raw["id"],
+                    raw["level"],
+                    phrases,
+                    tuple(groups for groups in together if groups),
+                    tuple(groups for groups in possible if groups),
+                    ask,
+                    bool(raw.get("history_counts", False)),
+                    special,
+                    bool(raw.get("across_sentences", False)),
+                )
+            )
+    if not concepts:
+        report.add(file, "needs at least one concept", None, "concepts")
+
+    file = root / "triage" / "context.yaml"
+    data = _read_mapping(file, report)
+    context: list[ContextRule] = []
+    fields = {"context": list, "terminators": list, "pseudo_triggers": list, "idioms": list}
+    if _check_fields(data, fields, {}, report, file):
+        for index, raw in enumerate(data["context"]):
+            where = f"context[{index}]"
+            optional = {"cues": list, "before": list, "after": list, "levels": list, "max_scope": int, "note": str}
+            if not _check_fields(raw, {"kind": str}, optional, report, file, where):
+                continue
+            if raw["kind"] not in CONTEXT_KINDS:
+                report.add(file, f"must be one of {', '.join(CONTEXT_KINDS)}", where, "kind")
+            lists = {name: _string_list(raw.get(name), report, file, where, name) for name in ("cues", "before", "after")}
+            levels = _string_list(raw.get("levels"), report, file, where, "levels")
+            for level in levels:
+                if level not in SAFETY_LEVELS:
+                    report.add(file, f"unknown level '{level}'", where, "levels")
+            if not any(lists.values()):
+                report.add(file, "needs cues, before or after", where)
+            context.append(
+                ContextRule(
+                    raw["kind"],
+                    tuple(p.lower() for p in lists["cues"]),
+                    tuple(p.lower() for p in lists["before"]),
+                    tuple(p.lower() for p in lists["after"]),
+                    levels,
+                    int(raw.get("max_scope", 12)),
+                )
+            )
+    phrase_lists = {
+        name: tuple(p.lower() for p in _string_list(data.get(name), report, file, None, name))
+        for name in ("terminators", "pseudo_triggers", "idioms")
+    }
+    return TriageSpec(
+        language,
+        tuple(concepts),
+        tuple(context),
+        phrase_lists["terminators"],
+        phrase_lists["pseudo_triggers"],
+        phrase_lists["idioms"],
+        questions,
+        replies,
+        buttons,
+        texts,
+    )
 
 
 def _load_selfcheck(root: Path, values: Mapping[str, str], report: _Report) -> SelfCheckSpec:
@@ -749,6 +970,7 @@ def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Kn
         for line in settings.crisis_lines
     )
     safety = _load_safety(root, values, help_lines, report)
+    triage = _load_triage(root, language.code, safety, report)
     selfcheck = _load_selfcheck(root, values, report)
     callback = _load_callback(root, values, report)
     if report.problems:
@@ -758,4 +980,4 @@ def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Kn
         f"'{getattr(settings, name)}'; set {SETTING_ENV[name]} in .env"
         for name in settings.placeholders
     )
-    return Knowledge(entries, settings, safety, selfcheck, ui, language, callback, warnings)
+    return Knowledge(entries, settings, safety[0], triage, selfcheck, ui, language, callback, warnings)

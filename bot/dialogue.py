@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from bot.actions import CallbackChoice, SelfCheckAnswer, ShowAnswer, Simple, decode
+from bot.actions import CallbackChoice, SafetyAnswer, SelfCheckAnswer, ShowAnswer, Simple, decode
 from bot.callback_flow import CallbackFlow, FlowResult
 from bot.content import Entry, Knowledge
 from bot.replies import Button, Effect, Event, Keyboard, Reply, UserInput
+from bot.safety_flow import SafetyFlow
 from bot.selfcheck import SelfCheck
 from bot.state import ConversationState
 from bot.text import normalise
-from bot.understanding import Understander
+from bot.understanding import Understander, Understanding
 
 MAX_MATCH_CHARS = 1000  # long stories are matched on their start; triage reads everything
 MAX_SUGGESTIONS = 2
@@ -46,11 +47,13 @@ class Dialogue:
         self.understander = understander or Understander(knowledge)
         self.selfcheck = SelfCheck(knowledge)
         self.callback = CallbackFlow(knowledge, request_retention_days)
+        self.safety = SafetyFlow(knowledge)
         self.retention_days = request_retention_days
         spec = knowledge.selfcheck
         self._typed_choices = {
             normalise(spec.buttons[choice]): choice for choice in ("yes", "no", "unsure", "back", "stop")
         }
+        self._typed_safety = {normalise(knowledge.triage.buttons[answer]): answer for answer in ("yes", "no")}
 
     def handle(self, state: ConversationState, user_input: UserInput) -> Turn:
         if user_input.kind == "text":
@@ -70,15 +73,25 @@ class Dialogue:
 
     # ------------------------------------------------------------------ typed text
 
-    def _text(self, state: ConversationState, text: str) -> Turn:
+    def _text(self, state: ConversationState, text: str, checked: bool = False) -> Turn:
+        """Typed text. `checked`: the patient already answered "No" to this message's safety
+        question, so triage does not ask again."""
         if not normalise(text):
             return Turn((Reply(self.ui.texts["empty"], self.main_menu()),), state)
-        understanding = self.understander.understand(text, max_match_chars=MAX_MATCH_CHARS)
-        if understanding.triage is not None:
-            level = understanding.triage.level
-            reply = Reply(self.knowledge.safety[level].reply)  # no buttons: no menu, no offer
-            event = Event("triage", {"level": level, "rule": understanding.triage.rule})
-            return Turn((reply,), state, events=(event,))
+        pending = state.safety
+        if pending is not None and not checked and (answer := self._typed_safety.get(normalise(text))):
+            return self._safety_answer(state, SafetyAnswer(pending.run, pending.question, answer))
+        if checked:
+            understanding = Understanding(None, self.understander.match(text[:MAX_MATCH_CHARS]))
+        else:
+            understanding = self.understander.understand(text, max_match_chars=MAX_MATCH_CHARS)
+        triage = understanding.triage
+        if triage is not None and triage.action == "alarm":
+            return self._flow(self.safety.alarm(state, triage))
+        if triage is not None and triage.action == "ask":
+            return self._flow(self.safety.ask(state, triage, text[:MAX_MATCH_CHARS]))
+        if triage is not None and triage.action == "info":
+            return self._flow(self.safety.info(state, self._menu_only()))
         if state.callback is not None and (flow := self.callback.typed(state, text)) is not None:
             return self._flow(flow)
         if state.selfcheck is not None and (choice := self._typed_choices.get(normalise(text))):
@@ -169,6 +182,8 @@ class Dialogue:
                 return Turn((result.reply,), result.state, events=result.events)
         if isinstance(action, CallbackChoice):
             return self._flow(self.callback.press(state, action))
+        if isinstance(action, SafetyAnswer):
+            return self._safety_answer(state, action)
         if isinstance(action, ShowAnswer) and action.entry_id in self.knowledge.entries:
             entry = self.knowledge.entries[action.entry_id]
             return Turn(self.answer(entry), state, events=(Event("answered", {"entry": entry.id, "score": None}),))
@@ -199,6 +214,20 @@ class Dialogue:
             # The service deletes everything in the same transaction and says what it deleted.
             return Turn((), ConversationState(), effects=(Effect("forget"),), events=(Event("forgotten"),))
         return Turn((Reply(self.ui.texts["menu"], self.main_menu()),), state)
+
+    def _safety_answer(self, state: ConversationState, action: SafetyAnswer) -> Turn:
+        """Yes: the urgent reply. No: thanks, then the answer to the message that was asked about."""
+        result, waiting = self.safety.press(state, action)
+        turn = self._flow(result)
+        if waiting is None:
+            return turn
+        answered = self._text(result.state, waiting, checked=True)
+        return Turn(
+            (*turn.replies, *answered.replies),
+            answered.state,
+            events=(*turn.events, *answered.events),
+            effects=answered.effects,
+        )
 
     def _start_selfcheck(self, state: ConversationState) -> Turn:
         result = self.selfcheck.start(state)

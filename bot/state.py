@@ -36,11 +36,26 @@ class CallbackDraft:
 
 
 @dataclass(frozen=True)
+class SafetyQuestionPending:
+    """A safety question asked before answering `text`: "No" answers it, "Yes" gives the alarm.
+    `run` tells this question from earlier ones, so a late "No" cannot answer the wrong message.
+    Personal data (the patient's words): the store keeps states encrypted."""
+
+    run: str
+    question: str  # the id of the question in safety.yaml
+    rule: str  # the triage concept that asked, for the event log
+    text: str
+    about_other: bool = False
+
+
+@dataclass(frozen=True)
 class ConversationState:
     selfcheck: SelfCheckProgress | None = None
     checks_started: int = 0  # also gives each check its run id
     callback: CallbackDraft | None = None
     forgetting: bool = False  # /forget asked; waiting for the confirm button
+    safety: SafetyQuestionPending | None = None
+    questions_asked: int = 0  # gives each safety question its run id
 
     def with_selfcheck(self, progress: SelfCheckProgress | None) -> ConversationState:
         return replace(self, selfcheck=progress)
@@ -74,11 +89,23 @@ class ConversationState:
                 callback = CallbackDraft(**{key: str(draft.get(key, "")) for key in CallbackDraft.__dataclass_fields__})
                 if callback.step not in CALLBACK_STEPS:
                     callback = None
+            pending = data.get("safety")
+            safety = None
+            if pending is not None:
+                safety = SafetyQuestionPending(
+                    run=str(pending["run"]),
+                    question=str(pending["question"]),
+                    rule=str(pending.get("rule", "")),
+                    text=str(pending.get("text", "")),
+                    about_other=bool(pending.get("about_other", False)),
+                )
             return cls(
                 selfcheck=selfcheck,
                 checks_started=int(data.get("checks_started", 0)),
                 callback=callback,
                 forgetting=bool(data.get("forgetting", False)),
+                safety=safety,
+                questions_asked=int(data.get("questions_asked", 0)),
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls()

@@ -59,6 +59,8 @@ def stem(word: str) -> str:
     return word
 
 
+_INFLECTIONS = ("s", "es", "ed", "d", "ing", "ly")
+
 _SUFFIXES = (
     ("ies", "y"),
     ("sses", "ss"),
@@ -80,8 +82,11 @@ def words(text: str) -> list[str]:
 class Lexicon:
     """The vocabulary the bot knows, with slang expansion and typo correction towards it."""
 
-    def __init__(self, language: Language, vocabulary: Iterable[str]) -> None:
+    def __init__(self, language: Language, vocabulary: Iterable[str], keep_prefixes: Iterable[str] = ()) -> None:
         self.language = language
+        # Words that start like a triage pattern ("dribbl*") are kept as typed: correcting
+        # "dribbling" towards some known word would hide it from the pattern that wants it.
+        self._keep_prefixes = tuple(sorted(set(keep_prefixes)))
         counts: Counter[str] = Counter(vocabulary)
         for word in (*language.stop_words, *language.negations, *language.known_words):
             counts[word] += 1
@@ -96,6 +101,7 @@ class Lexicon:
         self._replacements = _compile_replacements(language.replacements)
         self._cached_correction = lru_cache(maxsize=CORRECTION_CACHE_SIZE)(self._correct_unknown)
 
+
     def tokens(self, text: str) -> list[str]:
         """Normalised, slang-expanded, typo-corrected words of a patient's message."""
         expanded = self._expand(words(text))
@@ -104,11 +110,34 @@ class Lexicon:
         return self._expand(corrected) if corrected != expanded else corrected
 
     def correct(self, word: str) -> str:
-        """`word`, or the known word it is most likely a slip for. Known words skip the cache,
-        so that they never push out the corrections it is there for."""
+        """`word`, or the known word it is most likely a slip for; but another form of a known
+        word, or a word a triage pattern wants as typed ("dribbling"), stays as it is."""
+        if word in self.counts or len(word) < MIN_CORRECTABLE_LENGTH or not word.isalpha():
+            return word
+        if self._inflects_known(word):
+            return word
+        corrected = self.nearest(word)
+        if self._keep_prefixes and word.startswith(self._keep_prefixes):
+            kept = [prefix for prefix in self._keep_prefixes if word.startswith(prefix)]
+            if not any(corrected.startswith(prefix) for prefix in kept):
+                return word
+        return corrected
+
+    def nearest(self, word: str) -> str:
+        """The known word within one edit (two for long words) that `word` is likeliest a slip
+        for, or `word`. Known words skip the cache, so they never push out its corrections."""
         if word in self.counts or len(word) < MIN_CORRECTABLE_LENGTH or not word.isalpha():
             return word
         return self._cached_correction(word)
+
+    def _inflects_known(self, word: str) -> bool:
+        """Another form of a known word ("kinds", "tablets") is not a typo: it stays as typed
+        rather than becoming a different word one letter away ("kids")."""
+        for suffix in _INFLECTIONS:
+            base = word[: -len(suffix)]
+            if word.endswith(suffix) and len(base) >= 3 and (base in self.counts or base + "e" in self.counts):
+                return True
+        return False
 
     def _expand(self, tokens: list[str]) -> list[str]:
         out: list[str] = []
@@ -173,9 +202,16 @@ class Lexicon:
         return found
 
     def _likeliest(self, word: str, candidates: list[str]) -> str:
-        """Ties go to the likelier slip: a dropped letter ("fevr" -> fever, not fear), then to
+        """Ties go to the likelier slip: a dropped letter ("fevr" -> fever, not fear) before a
+        wrong one ("sleap" -> sleep) before an extra one (not "slap"), then the closer, then
         the commoner word."""
-        return min(candidates, key=lambda c: (-fuzz.ratio(word, c), -self.counts[c], c))
+        return min(candidates, key=lambda c: slip_rank(word, c, self.counts[c]))
+
+
+def slip_rank(word: str, candidate: str, count: int) -> tuple[int, float, int, str]:
+    """How unlikely `candidate` is as what `word` meant: smaller is likelier."""
+    length = 0 if len(candidate) > len(word) else 1 if len(candidate) == len(word) else 2
+    return (length, -fuzz.ratio(word, candidate), -count, candidate)
 
 
 def _compile_replacements(

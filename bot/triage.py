@@ -1,206 +1,198 @@
 """Safety triage: finds red-flag symptoms and crisis messages before any other handling.
 
-It runs on every typed message, independent of the FAQ matcher and its thresholds, and is tuned
-for recall: the rules in `knowledge/safety.yaml` are phrases grouped so that, for example,
-"numb" + "between my legs" within a few words is enough. Crisis is checked first, then the
-emergency level, then the see-a-doctor-today level.
+It runs on every typed message, independent of the FAQ matcher, and is tuned for recall. It
+works in two steps, both driven by `knowledge/triage/`:
 
-Two refinements keep recall high without crying wolf:
+1. **Findings.** Each clinical concept (urinary retention, foot drop, an overdose taken...) lists
+   lay phrases that are enough on their own ("only a dribble comes out") and groups of words that
+   combine within one sentence (a bladder word + a difficulty word). Figurative idioms ("my
+   commute is killing me", "peed myself laughing") are masked first, so their words find nothing.
+2. **Context, the ConText way** (Harkema et al., 2009): trigger phrases mark a finding in their
+   scope as negated, historical, hypothetical, or someone else's. A scope runs from the trigger
+   towards the finding and stops at a terminator ("but", "now"), a new subject ("I", "he") or
+   the sentence end. Then:
+   - negated, or resolved in the past: no alarm (a concept whose history is itself the red flag,
+     such as cancer, still counts when it is past);
+   - hypothetical ("what if my legs go numb"): an informational reply with the warning signs;
+   - someone else, happening now ("my husband can't move his legs"): the urgent reply worded
+     for them; someone else's past or family history: no alarm; an animal, or weight lost on
+     purpose: no alarm.
+   A concept's `possible` patterns, and a crisis finding in the past, do not alarm: they ask one
+   short safety question with Yes / No buttons (recall first: when unsure, ask).
 
-- Negation ("no fever", "not numb") cancels red-flag phrases, but never crisis phrases: people in
-  crisis often write in the negative ("I don't see the point in living", "I don't want to be
-  here"), and a missed crisis costs far more than an unneeded help-line message.
-- A rule may list idioms that look like its phrases but mean something else ("fell off the
-  wagon", "a fall in sleep quality"). A phrase found inside such an idiom does not count; the same
-  phrase elsewhere in the message still does, so one idiom cannot hide a real injury.
+The most serious result wins: crisis, then emergency, then urgent, then a question, then info.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
-from bot.content import SAFETY_LEVELS, SafetyLevel, SafetyRule
+from bot.content import SAFETY_LEVELS, ContextRule, SafetyConcept, TriageSpec
+from bot.language import LanguageModule
 from bot.text import words
 
-NEGATION_WINDOW = 3  # "I don't have a fever": the cue may sit up to three words before
-RULE_WINDOW = 12  # the groups of one rule must fall within this many words of each other
 ANY_WORD = "*"
+NUMBER = "<"  # "<number>": any number in digits ("lost 8 kg"); "<70+>": at least 70; "<70-110>"
+COMBO_WINDOW = 14  # the groups of one combination must fall within this many words of each other
+
+_NUMBER_PATTERN = re.compile(r"<(?:number|(\d+)\+|(\d+)-(\d+))>")
+
+Action = Literal["alarm", "ask", "info"]
+Span = tuple[int, int]
 
 
 @dataclass(frozen=True)
 class TriageResult:
-    """Which safety level a message reached, and the rule that caught it (for logs and tests)."""
+    """What triage decided: an alarm at `level`, a safety `question` to ask first (whose "Yes"
+    gives `level`), or `info` (a question about warning signs). `rule` names the concept."""
 
     level: str
     rule: str
+    action: Action = "alarm"
+    question: str | None = None
+    reply: str | None = None  # a special reply of the concept (e.g. an overdose taken)
+    about_other: bool = False  # the finding is someone else's, happening now
+
+    @property
+    def alarms(self) -> bool:
+        return self.action == "alarm"
+
+
+# --------------------------------------------------------------------------- phrase matching
 
 
 @dataclass(frozen=True)
 class _Phrase:
-    patterns: tuple[str, ...]  # a word, "prefix*", or "*" for any one word
-
-    @property
-    def first(self) -> str:
-        return self.patterns[0]
+    patterns: tuple[str, ...]  # a word, "prefix*", "*" for any one word, "<number>" for a number
 
 
 @dataclass(frozen=True)
 class _Group:
-    """One group's phrases, indexed by their first word so a message is scanned once."""
+    """One list of phrases (any of them will do); `id` is its place in the shared index."""
 
+    id: int
     phrases: tuple[_Phrase, ...]
-    by_first: Mapping[str, tuple[_Phrase, ...]]
-    by_prefix: Mapping[str, tuple[_Phrase, ...]]
-    any_first: tuple[_Phrase, ...]
 
-    def may_start(self, words: frozenset[str], prefixes: frozenset[str]) -> bool:
-        """False when no phrase of this group can start anywhere in the message."""
-        return bool(self.any_first) or not words.isdisjoint(self.by_first) or not prefixes.isdisjoint(self.by_prefix)
-
-    @classmethod
-    def build(cls, phrases: Iterable[str]) -> _Group:
-        compiled = tuple(_compile(phrase) for phrase in phrases)
-        by_first: dict[str, list[_Phrase]] = {}
-        by_prefix: dict[str, list[_Phrase]] = {}
-        any_first = []
-        for phrase in compiled:
-            if phrase.first == ANY_WORD:
-                any_first.append(phrase)
-            elif phrase.first.endswith("*"):
-                by_prefix.setdefault(phrase.first[:-1], []).append(phrase)
-            else:
-                by_first.setdefault(phrase.first, []).append(phrase)
-        return cls(
-            compiled,
-            {word: tuple(items) for word, items in by_first.items()},
-            {prefix: tuple(items) for prefix, items in by_prefix.items()},
-            tuple(any_first),
-        )
+    def patterns(self) -> Iterable[str]:
+        for phrase in self.phrases:
+            yield from phrase.patterns
 
 
-@dataclass(frozen=True)
-class _Rule:
-    level: str
-    id: str
-    groups: tuple[_Group, ...]
-    idioms: _Group | None  # phrases that look like a match but are not (none_of)
-    negatable: bool
+class _Node:
+    """A trie node: phrases continue by an exact word, a "prefix*", or a number / any word."""
+
+    __slots__ = ("ends", "exact", "prefix", "special")
+
+    def __init__(self) -> None:
+        self.exact: dict[str, _Node] = {}
+        self.prefix: dict[str, _Node] = {}
+        self.special: dict[str, _Node] = {}  # "<number>", "<70+>", "*"
+        self.ends: list[int] = []  # ids of the groups that have a phrase ending here
+
+    def child(self, pattern: str) -> _Node:
+        if pattern == ANY_WORD or pattern.startswith(NUMBER):
+            table = self.special
+        elif pattern.endswith("*"):
+            table, pattern = self.prefix, pattern[:-1]
+        else:
+            table = self.exact
+        return table.setdefault(pattern, _Node())
 
 
-def _build_rule(level: SafetyLevel, rule: SafetyRule) -> _Rule:
-    return _Rule(
-        level.id,
-        rule.id,
-        tuple(_Group.build(group) for group in rule.groups),
-        _Group.build(rule.none_of) if rule.none_of else None,
-        level.negation_cancels,
-    )
+class _Index:
+    """Every group's phrases in one trie: a sentence is scanned once for all of them.
 
+    The scan returns, for each group, the spans of its phrases (at each start only the longest),
+    so concepts, context cues, terminators and idioms all read from one pass, and the cost grows
+    with the words that match, not with the number of phrases.
+    """
 
-class Triage:
-    """Assesses a message's words against the safety rules of `knowledge/safety.yaml`."""
+    def __init__(self) -> None:
+        self.groups: list[_Group] = []
+        self._root = _Node()
+        self._prefixes: tuple[str, ...] = ()
+        self.prefixes_of = lru_cache(maxsize=20_000)(self._matching_prefixes)
 
-    def __init__(self, levels: Mapping[str, SafetyLevel], negations: Iterable[str]) -> None:
-        self.negations = frozenset(negations)
-        self.rules = tuple(
-            _build_rule(levels[level], rule)
-            for level in SAFETY_LEVELS
-            if level in levels
-            for rule in levels[level].rules
-        )
-        self._prefixes = tuple(
-            sorted(
-                {
-                    pattern[:-1]
-                    for rule in self.rules
-                    for group in _all_groups(rule)
-                    for phrase in group.phrases
-                    for pattern in phrase.patterns
-                    if pattern.endswith("*") and pattern != ANY_WORD
-                }
-            )
-        )
-        self._word_prefixes = lru_cache(maxsize=20_000)(self._matching_prefixes)
+    def add(self, phrases: Iterable[str]) -> _Group:
+        group = _Group(len(self.groups), tuple(p for p in map(_compile, phrases) if p.patterns))
+        self.groups.append(group)
+        for phrase in group.phrases:
+            node = self._root
+            for pattern in phrase.patterns:
+                node = node.child(pattern)
+            if group.id not in node.ends:
+                node.ends.append(group.id)
+        self._prefixes = tuple(sorted({*self._prefixes, *_stems(group)}))
+        self.prefixes_of.cache_clear()
+        return group
 
-    def vocabulary(self) -> list[str]:
-        """Whole words used by the rules, so typo correction can move misspellings onto them."""
-        return [
-            pattern
-            for rule in self.rules
-            for group in _all_groups(rule)
-            for phrase in group.phrases
-            for pattern in phrase.patterns
-            if not pattern.endswith("*")
-        ]
+    @property
+    def stems(self) -> tuple[str, ...]:
+        return self._prefixes
 
-    def assess(self, tokens: Sequence[str]) -> TriageResult | None:
-        """The first (most serious) level whose rule matches, or None for an ordinary message."""
-        present = frozenset(tokens)
-        prefixes = frozenset(prefix for word in present for prefix in self._word_prefixes(word))
-        for rule in self.rules:
-            # Cheap set test first: most rules have a group none of whose first words is here.
-            if not all(group.may_start(present, prefixes) for group in rule.groups):
-                continue
-            spans = [self._find(group, tokens, rule.negatable) for group in rule.groups]
-            if not all(spans):
-                continue
-            if rule.idioms is not None:
-                idioms = self._find(rule.idioms, tokens, negatable=False, longest=True)
-                spans = [[span for span in found if not _overlaps(span, idioms)] for found in spans]
-            if all(spans) and _within_window(spans):
-                return TriageResult(rule.level, rule.id)
-        return None
+    def _matching_prefixes(self, word: str) -> tuple[str, ...]:
+        return tuple(prefix for prefix in self._prefixes if word.startswith(prefix))
 
-    def _find(
-        self, group: _Group, tokens: Sequence[str], negatable: bool = True, longest: bool = False
-    ) -> list[tuple[int, int]]:
-        """Spans (start, end) of the group's phrases in the message, one per start word."""
-        found = []
-        for start, word in enumerate(tokens):
-            candidates = [*group.by_first.get(word, ()), *group.any_first]
-            for prefix in self._word_prefixes(word):
-                candidates.extend(group.by_prefix.get(prefix, ()))
-            for phrase in candidates:
-                end = start + len(phrase.patterns)
-                if (
-                    end <= len(tokens)
-                    and all(
-                        self._word_matches(pattern, tokens[start + offset])
-                        for offset, pattern in enumerate(phrase.patterns)
-                    )
-                    and not (negatable and self._negated(tokens, start, phrase))
-                ):
-                    if longest and found and found[-1][0] == start:
-                        found[-1] = (start, max(end, found[-1][1]))
-                        continue
-                    found.append((start, end))
-                    if not longest:
-                        break
+    def scan(self, tokens: Sequence[str]) -> dict[int, list[Span]]:
+        """Spans of every group's phrases in `tokens`, by group id."""
+        found: dict[int, list[Span]] = {}
+        length = len(tokens)
+        for start in range(length):
+            frontier = [self._root]
+            best: dict[int, int] = {}
+            position = start
+            while frontier and position < length:
+                word = tokens[position]
+                position += 1
+                frontier = [child for node in frontier for child in self._step(node, word)]
+                for node in frontier:
+                    for group_id in node.ends:
+                        best[group_id] = position
+            for group_id, end in best.items():
+                found.setdefault(group_id, []).append((start, end))
         return found
 
-    def _word_matches(self, pattern: str, word: str) -> bool:
-        if pattern == ANY_WORD:
-            return True
-        if pattern.endswith("*"):
-            return pattern[:-1] in self._word_prefixes(word)
-        return pattern == word
+    def _step(self, node: _Node, word: str) -> list[_Node]:
+        children = []
+        exact = node.exact.get(word)
+        if exact is not None:
+            children.append(exact)
+        if node.prefix:
+            children.extend(node.prefix[p] for p in self.prefixes_of(word) if p in node.prefix)
+        if node.special:
+            number = int(word) if word.isdigit() else None
+            for pattern, child in node.special.items():
+                if pattern == ANY_WORD or (number is not None and _number_fits(pattern, number)):
+                    children.append(child)
+        return children
 
-    def _matching_prefixes(self, word: str) -> frozenset[str]:
-        return frozenset(prefix for prefix in self._prefixes if word.startswith(prefix))
 
-    def _negated(self, tokens: Sequence[str], start: int, phrase: _Phrase) -> bool:
-        if phrase.first in self.negations:
-            return False
-        return any(word in self.negations for word in tokens[max(0, start - NEGATION_WINDOW) : start])
+def _stems(group: _Group) -> set[str]:
+    return {p[:-1] for p in group.patterns() if len(p) > 1 and p.endswith("*") and not p.startswith(NUMBER)}
+
+
+def _number_fits(pattern: str, value: int) -> bool:
+    """"<number>" takes any number, "<70+>" at least 70, "<70-110>" 70 to 110 (an age)."""
+    bounds = _NUMBER_PATTERN.fullmatch(pattern)
+    if bounds is None:
+        return False
+    least, low, high = bounds.groups()
+    if least is not None:
+        return value >= int(least)
+    if low is not None:
+        return int(low) <= value <= int(high)
+    return True
 
 
 def _compile(phrase: str) -> _Phrase:
-    patterns = []
+    patterns: list[str] = []
     for part in phrase.lower().split():
-        if part == ANY_WORD:
-            patterns.append(ANY_WORD)
+        if part == ANY_WORD or _NUMBER_PATTERN.fullmatch(part):
+            patterns.append(part)
         elif part.endswith("*"):
             patterns.append("".join(words(part[:-1])) + "*")
         else:
@@ -208,21 +200,303 @@ def _compile(phrase: str) -> _Phrase:
     return _Phrase(tuple(patterns))
 
 
-def _all_groups(rule: _Rule) -> tuple[_Group, ...]:
-    return (*rule.groups, rule.idioms) if rule.idioms is not None else rule.groups
+# --------------------------------------------------------------------------- compiled content
 
 
-def _overlaps(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
+@dataclass(frozen=True)
+class _Pattern:
+    """One way to find a concept: groups that must all occur within one sentence."""
+
+    groups: tuple[_Group, ...]
+    strong: bool  # False: only enough to ask the concept's safety question
+
+
+@dataclass(frozen=True)
+class _Concept:
+    spec: SafetyConcept
+    patterns: tuple[_Pattern, ...]
+    rank: int  # lower is more serious
+
+
+@dataclass(frozen=True)
+class _Trigger:
+    kind: str
+    group: _Group
+    after: bool  # the cue follows the finding (scope runs backwards)
+    levels: frozenset[str]
+    max_scope: int
+
+
+@dataclass(frozen=True)
+class _Finding:
+    concept: _Concept
+    parts: tuple[Span, ...]  # where each group of the pattern was found
+    strong: bool
+
+    @property
+    def span(self) -> Span:
+        return (min(start for start, _ in self.parts), max(end for _, end in self.parts))
+
+
+@dataclass(frozen=True)
+class _SentenceContext:
+    """Where, in one sentence, each kind of context cue and each boundary sits."""
+
+    triggers: tuple[tuple[_Trigger, Span], ...]
+    terminators: tuple[int, ...]  # token positions that end any scope ("but", "now")
+    subjects: tuple[int, ...]  # positions of subject words ("I", "he"): a new clause
+
+
+# Kinds whose scope a new subject ends: "no fever and I can't pee", "my wife says I..."; the
+# mood of "if" or "years ago" carries on through the sentence.
+_CLAUSE_BOUND_KINDS = frozenset({"negated", "other_person", "recent"})
+_DROP_KINDS = frozenset({"negated", "not_patient", "intentional", "family"})
+
+
+class Triage:
+    """Assesses a message's sentences against `knowledge/triage/`."""
+
+    def __init__(self, spec: TriageSpec, language: LanguageModule) -> None:
+        self.language = language
+        self._index = index = _Index()
+        self.concepts = tuple(
+            _compile_concept(concept, rank, index) for rank, concept in enumerate(_by_severity(spec))
+        )
+        self.triggers = tuple(_compile_triggers(spec.context, language, index))
+        self.terminators = index.add(spec.terminators)
+        self.pseudo = index.add(spec.pseudo_triggers)
+        self.idioms = index.add(spec.idioms)
+        self._across = tuple(concept for concept in self.concepts if concept.spec.across_sentences)
+        self._by_kind: dict[str, list[_Trigger]] = {}
+        for trigger in self.triggers:
+            self._by_kind.setdefault(trigger.kind, []).append(trigger)
+
+    def prefixes(self) -> tuple[str, ...]:
+        """The "word*" patterns' stems, so typo correction leaves words that start with them alone."""
+        return self._index.stems
+
+    def vocabulary(self) -> list[str]:
+        """Whole words used by the content (findings and context cues alike), so typo correction
+        moves misspellings onto them and never moves them onto something else."""
+        return [
+            pattern
+            for group in self._index.groups
+            for pattern in group.patterns()
+            if pattern != ANY_WORD and not pattern.startswith(NUMBER) and not pattern.endswith("*")
+        ]
+
+    def assess(self, sentences: Sequence[Sequence[str]]) -> TriageResult | None:
+        """The most serious result over the message's sentences (each a list of normalised words)."""
+        sentences = [tokens for tokens in sentences if tokens]
+        scans = [self._index.scan(tokens) for tokens in sentences]
+        about_other = []
+        someone_else = False  # "My dad is 80. He can't lift his foot": the subject carries over
+        for tokens, found in zip(sentences, scans, strict=True):
+            someone_else = not _first_person(tokens) and (someone_else or self._has_kind(found, "other_person"))
+            about_other.append(someone_else)
+        # Someone else's pain now ("her back hurts", or a sentence about "her" with a pain word)
+        # makes their history count for them: "Mum had breast cancer. Now her back hurts."
+        their_pain = any(
+            self._has_kind(found, "their_pain")
+            or (other and self._has_kind(found, "pain") and not _THIRD_PERSON.isdisjoint(tokens))
+            for tokens, found, other in zip(sentences, scans, about_other, strict=True)
+        )
+        results: list[TriageResult] = []
+        for tokens, found, other in zip(sentences, scans, about_other, strict=True):
+            results.extend(self._assess_sentence(tokens, found, self.concepts, other, their_pain))
+        # Some concepts join clues across sentences: "I'm 78. The pain started last week."
+        if len(sentences) > 1 and self._across:
+            joined = [word for tokens in sentences for word in tokens]
+            found = self._index.scan(joined)
+            results.extend(self._assess_sentence(joined, found, self._across, False, their_pain))
+        if not results:
+            return None
+        return min(results, key=_seriousness)
+
+    def _assess_sentence(
+        self,
+        tokens: Sequence[str],
+        found: Mapping[int, list[Span]],
+        concepts: Iterable[_Concept],
+        someone_else: bool,
+        their_pain: bool,
+    ) -> list[TriageResult]:
+        findings = self._findings(found, concepts)
+        if not findings:
+            return []
+        context = self._context(tokens, found)
+        judged = (self._judge(finding, tokens, context, someone_else, their_pain) for finding in findings)
+        return [result for result in judged if result is not None]
+
+    # ------------------------------------------------------------------ findings
+
+    def _findings(self, found: Mapping[int, list[Span]], concepts: Iterable[_Concept]) -> list[_Finding]:
+        idioms = found.get(self.idioms.id, ())
+        findings = []
+        for concept in concepts:
+            for pattern in concept.patterns:
+                spans = [found.get(group.id, []) for group in pattern.groups]
+                if not all(spans):
+                    continue
+                if idioms:
+                    spans = [[span for span in matched if not _overlaps(span, idioms)] for matched in spans]
+                    if not all(spans):
+                        continue
+                window = COMBO_WINDOW * 3 if concept.spec.across_sentences else COMBO_WINDOW
+                for parts in _combined(spans, window):
+                    findings.append(_Finding(concept, parts, pattern.strong))
+        return findings
+
+    # ------------------------------------------------------------------ context
+
+    def _context(self, tokens: Sequence[str], found: Mapping[int, list[Span]]) -> _SentenceContext:
+        pseudo = found.get(self.pseudo.id, ())
+        triggers = [
+            (trigger, span)
+            for trigger in self.triggers
+            for span in found.get(trigger.group.id, ())
+            if not _overlaps(span, pseudo)
+        ]
+        trigger_spans = [span for _, span in triggers]
+        terminators = tuple(
+            start for start, end in found.get(self.terminators.id, ()) if not _overlaps((start, end), trigger_spans)
+        )
+        subjects = tuple(i for i, word in enumerate(tokens) if word in self.language.clause_subjects)
+        return _SentenceContext(tuple(triggers), terminators, subjects)
+
+    def _has_kind(self, found: Mapping[int, list[Span]], kind: str) -> bool:
+        return any(trigger.group.id in found for trigger in self._by_kind.get(kind, ()))
+
+    def _kinds(self, finding: _Finding, context: _SentenceContext) -> set[str]:
+        """The context kinds whose trigger scope covers any part of the finding."""
+        level = finding.concept.spec.level
+        kinds = set()
+        for trigger, cue in context.triggers:
+            if (
+                trigger.kind not in kinds
+                and (not trigger.levels or level in trigger.levels)
+                and any(self._in_scope(trigger, cue, part, context) for part in finding.parts)
+            ):
+                kinds.add(trigger.kind)
+        return kinds
+
+    def _in_scope(self, trigger: _Trigger, cue: Span, part: Span, context: _SentenceContext) -> bool:
+        (t_start, t_end), (start, end) = cue, part
+        if start <= t_start and t_end <= end:
+            return False  # the cue is part of the finding itself: "no feeling", "never wake up"
+        if not trigger.after and t_start < start:
+            gap = (min(t_end, start), start)
+        elif trigger.after and t_end > end:
+            gap = (end, max(t_start, end))
+        else:
+            return False
+        if gap[1] - gap[0] > trigger.max_scope:
+            return False
+        # A terminator inside the gap ends the scope; so does a new subject for the kinds bound
+        # to a clause, except one right after the cue ("if I can't pee" is still "if").
+        if any(gap[0] <= b < gap[1] for b in context.terminators):
+            return False
+        if trigger.kind in _CLAUSE_BOUND_KINDS:
+            return not any(gap[0] < b < gap[1] or (trigger.after and b == gap[0]) for b in context.subjects)
+        return True
+
+    def _judge(
+        self,
+        finding: _Finding,
+        tokens: Sequence[str],
+        context: _SentenceContext,
+        someone_else: bool,
+        their_pain: bool,
+    ) -> TriageResult | None:
+        spec = finding.concept.spec
+        kinds = self._kinds(finding, context)
+        if kinds & _DROP_KINDS:
+            return None
+        other = "other_person" in kinds or (someone_else and not _first_person(tokens))
+        past = "historical" in kinds
+        crisis = spec.level == "crisis"
+        if other:
+            if spec.history_counts:
+                if not their_pain:
+                    return None  # "my mother had breast cancer", and nothing about her pain now
+            elif past or ("their_past" in kinds and "recent" not in kinds):
+                return None  # someone else's past: "my boss had bladder problems after surgery"
+        if past and not spec.history_counts:
+            # A crisis in the past is still worth one question; a resolved red flag is not.
+            return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if crisis and spec.ask else None
+        if "hypothetical" in kinds:
+            if crisis:
+                return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if spec.ask else None
+            return TriageResult(spec.level, spec.id, "info")
+        if not finding.strong:
+            if spec.ask is None:
+                return None
+            return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=other)
+        return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other)
+
+
+def _first_person(tokens: Sequence[str]) -> bool:
+    return any(word in _FIRST_PERSON for word in tokens)
+
+
+_FIRST_PERSON = frozenset({"i", "im", "ive", "id", "me", "myself"})
+_THIRD_PERSON = frozenset({"he", "she", "his", "her", "him", "hes", "shes", "they", "their", "them"})
+
+
+_ACTION_ORDER = {"alarm": 0, "ask": 1, "info": 2}
+
+
+def _seriousness(result: TriageResult) -> tuple[int, int, bool]:
+    """Alarms first, then questions, then info; within each, crisis before emergency before
+    urgent; the patient's own finding before someone else's."""
+    return (_ACTION_ORDER[result.action], SAFETY_LEVELS.index(result.level), result.about_other)
+
+
+def _by_severity(spec: TriageSpec) -> list[SafetyConcept]:
+    return sorted(spec.concepts, key=lambda concept: SAFETY_LEVELS.index(concept.level))
+
+
+def _compile_concept(concept: SafetyConcept, rank: int, index: _Index) -> _Concept:
+    patterns = []
+    if concept.phrases:
+        patterns.append(_Pattern((index.add(concept.phrases),), strong=True))
+    for groups in concept.together:
+        patterns.append(_Pattern(tuple(index.add(group) for group in groups), strong=True))
+    for groups in concept.possible:
+        patterns.append(_Pattern(tuple(index.add(group) for group in groups), strong=False))
+    return _Concept(concept, tuple(patterns), rank)
+
+
+def _compile_triggers(rules: Iterable[ContextRule], language: LanguageModule, index: _Index) -> Iterable[_Trigger]:
+    for rule in rules:
+        levels = frozenset(rule.levels)
+        default_after = language.cue_position == "after"
+        if rule.cues:
+            yield _Trigger(rule.kind, index.add(rule.cues), default_after, levels, rule.max_scope)
+        if rule.before:
+            yield _Trigger(rule.kind, index.add(rule.before), False, levels, rule.max_scope)
+        if rule.after:
+            yield _Trigger(rule.kind, index.add(rule.after), True, levels, rule.max_scope)
+
+
+def _overlaps(span: Span, others: Iterable[Span]) -> bool:
     return any(span[0] < end and start < span[1] for start, end in others)
 
 
-def _within_window(spans: list[list[tuple[int, int]]]) -> bool:
-    """True when one match of every group falls inside RULE_WINDOW words (a sliding window)."""
+def _combined(spans: list[list[Span]], window: int) -> list[tuple[Span, ...]]:
+    """Placings of one span per group within `window` words, one per starting span (which is
+    all the context step needs), each as the spans of its parts in group order."""
     if len(spans) == 1:
-        return True
+        return [(span,) for span in spans[0]]
     matches = sorted((start, end, group) for group, found in enumerate(spans) for start, end in found)
+    out = []
     for index, (start, _, _) in enumerate(matches):
-        seen = {group for s, e, group in matches[index:] if e - start <= RULE_WINDOW}
-        if len(seen) == len(spans):
-            return True
-    return False
+        chosen: dict[int, Span] = {}
+        for s, e, group in matches[index:]:
+            if s - start > window:
+                break
+            if e - start <= window and group not in chosen and not _overlaps((s, e), chosen.values()):
+                chosen[group] = (s, e)
+        if len(chosen) == len(spans):
+            out.append(tuple(chosen[group] for group in range(len(spans))))
+    return out

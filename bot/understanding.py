@@ -1,6 +1,8 @@
 """Reads a patient's message: safety triage first, then knowledge matching only if it is safe.
 
 The one place that decides the order, so no channel can ever answer an emergency with an FAQ.
+Triage reads every sentence of the whole message; matching reads the words (at most
+`max_match_chars` of the message).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.content import Knowledge
+from bot.language import language_module
 from bot.matcher import Matcher, MatchResult
 from bot.text import Lexicon
 from bot.triage import Triage, TriageResult
@@ -15,7 +18,8 @@ from bot.triage import Triage, TriageResult
 
 @dataclass(frozen=True)
 class Understanding:
-    """What a message is: a safety level (then nothing else matters) or a match result."""
+    """What a message is: an alarm (then nothing else matters), or a match result, with a
+    safety question or warning-signs information to give first when triage asks for one."""
 
     triage: TriageResult | None
     match: MatchResult | None
@@ -25,17 +29,25 @@ class Understander:
     """Built once from the knowledge base; `understand` is pure and fast."""
 
     def __init__(self, knowledge: Knowledge) -> None:
-        self.triage = Triage(knowledge.safety, knowledge.language.negations)
+        language = language_module(knowledge.language.code)
+        if language is None:  # load_knowledge refuses such content; this guards direct use
+            raise ValueError(f"no language module for '{knowledge.language.code}'")
+        self.language = language
+        self.triage = Triage(knowledge.triage, language)
         vocabulary = Matcher.vocabulary(knowledge.entries.values()) + self.triage.vocabulary()
-        self.lexicon = Lexicon(knowledge.language, vocabulary)
+        self.lexicon = Lexicon(knowledge.language, vocabulary, keep_prefixes=self.triage.prefixes())
         self.matcher = Matcher(knowledge.entries.values(), self.lexicon)
 
     def understand(self, text: str, max_match_chars: int | None = None) -> Understanding:
-        """Triage reads the whole message; matching reads at most `max_match_chars` of it."""
-        tokens = self.lexicon.tokens(text)
-        triage = self.triage.assess(tokens)
-        if triage is not None:
+        """Triage on the whole message; matching too unless triage raised an alarm."""
+        sentences = [self.lexicon.tokens(sentence) for sentence in self.language.sentences(text)]
+        triage = self.triage.assess(sentences)
+        if triage is not None and triage.alarms:
             return Understanding(triage, None)
         if max_match_chars is not None and len(text) > max_match_chars:
-            tokens = self.lexicon.tokens(text[:max_match_chars])
-        return Understanding(None, self.matcher.match_tokens(tokens))
+            return Understanding(triage, self.match(text[:max_match_chars]))
+        return Understanding(triage, self.matcher.match_tokens([word for words in sentences for word in words]))
+
+    def match(self, text: str) -> MatchResult:
+        """Matching alone: for a message whose safety question the patient has answered "No"."""
+        return self.matcher.match_tokens(self.lexicon.tokens(text))

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from bot.bench import synthetic_knowledge
 from bot.config import load_config
 from bot.content import load_knowledge
-from bot.text import LONG_WORD_LENGTH, MIN_CORRECTABLE_LENGTH, Lexicon
+from bot.text import LONG_WORD_LENGTH, MIN_CORRECTABLE_LENGTH, Lexicon, slip_rank
 from bot.understanding import Understander
 
 KNOWLEDGE = load_knowledge(load_config(env={}, env_file=Path("/nonexistent")).knowledge_dir)
@@ -38,8 +38,8 @@ def by_scanning(lexicon: Lexicon, word: str) -> str:
     max_edits = 2 if len(word) >= LONG_WORD_LENGTH else 1
     vocabulary = list(lexicon.counts)
     found = process.extract_iter(word, vocabulary, scorer=OSA.distance, score_cutoff=max_edits)
-    ranked = [(distance, -fuzz.ratio(word, known), -lexicon.counts[known], known) for known, distance, _ in found]
-    return min(ranked)[3] if ranked else word
+    ranked = [(distance, *slip_rank(word, known, lexicon.counts[known])) for known, distance, _ in found]
+    return min(ranked)[-1] if ranked else word
 
 
 def slip(word: str, rng: random.Random) -> str:
@@ -67,9 +67,9 @@ def test_slips_of_every_known_word_are_corrected_as_a_full_scan_would(size: str)
     words = sorted(word for word in known.counts if word.isalpha() and len(word) >= MIN_CORRECTABLE_LENGTH)
     sample = words if size == "1x" else rng.sample(words, 600)
     differences = [
-        (typo, known.correct(typo), by_scanning(known, typo))
+        (typo, known.nearest(typo), by_scanning(known, typo))
         for typo in (slip(word, rng) for word in sample)
-        if known.correct(typo) != by_scanning(known, typo)
+        if known.nearest(typo) != by_scanning(known, typo)
     ]
     assert differences == []
 
@@ -84,10 +84,24 @@ def test_the_quick_path_is_taken_on_a_large_vocabulary() -> None:
 @given(st.text(alphabet=string.ascii_lowercase + "áéß", min_size=4, max_size=12))
 def test_random_words_are_corrected_as_a_full_scan_would(word: str) -> None:
     known = lexicon("20x")
-    assert known.correct(word) == by_scanning(known, word)
+    assert known.nearest(word) == by_scanning(known, word)
 
 
 def test_real_slips_find_the_word() -> None:
     slips = ("stresed", "streess", "bakc", "sleap", "exercize", "fevr", "numbnes", "breething")
     expected = ["stressed", "stress", "back", "sleep", "exercise", "fever", "numbness", "breathing"]
     assert [lexicon("1x").correct(word) for word in slips] == expected
+
+
+def test_other_forms_of_known_words_are_not_typos() -> None:
+    """"kinds" is a plural, not a slip for "kids"; "tablets" stays "tablets"."""
+    known = lexicon("1x")
+    assert known.correct("kinds") == "kinds"
+    assert known.correct("recommended") == "recommended"
+
+
+def test_words_a_triage_pattern_wants_are_kept_as_typed() -> None:
+    """"dribbl*" wants "dribbling": correcting it to some other known word would hide it."""
+    known = lexicon("1x")
+    assert known.correct("dribbling") == "dribbling"
+    assert known.correct("temprature") == "temperature"  # a correction that keeps the stem is fine
