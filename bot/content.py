@@ -839,7 +839,8 @@ def _load_triage(
                 report.add(file, "needs phrases, together or possible", where)
             ask = raw.get("ask")
             if ask is not None and ask not in questions:
-                report.add(file, f"names no question of safety.yaml (have: {', '.join(sorted(questions))})", where, "ask")
+                have = ", ".join(sorted(questions))
+                report.add(file, f"names no question of safety.yaml (have: {have})", where, "ask")
             if possible and ask is None:
                 report.add(file, "a concept with 'possible' patterns needs 'ask'", where, "ask")
             special = raw.get("reply")
@@ -873,7 +874,9 @@ def _load_triage(
                 continue
             if raw["kind"] not in CONTEXT_KINDS:
                 report.add(file, f"must be one of {', '.join(CONTEXT_KINDS)}", where, "kind")
-            lists = {name: _string_list(raw.get(name), report, file, where, name) for name in ("cues", "before", "after")}
+            lists = {
+                name: _string_list(raw.get(name), report, file, where, name) for name in ("cues", "before", "after")
+            }
             levels = _string_list(raw.get("levels"), report, file, where, "levels")
             for level in levels:
                 if level not in SAFETY_LEVELS:
