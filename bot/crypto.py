@@ -30,6 +30,7 @@ class Cipher:
         except (ValueError, TypeError) as error:
             raise DataKeyError("the data key is not a valid Fernet key (44 characters of url-safe base64)") from error
         self._mac_key = hashlib.sha256(b"patient-ref:" + key).digest()
+        self._log_key = hashlib.sha256(b"log-tag:" + key).digest()
 
     def encrypt(self, text: str) -> str:
         return self._fernet.encrypt(text.encode("utf-8")).decode("ascii")
@@ -39,6 +40,12 @@ class Cipher:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except InvalidToken as error:
             raise DataKeyError("data cannot be decrypted with this key") from error
+
+    def log_tag(self, chat_id: int) -> str:
+        """A keyed pseudonym of a chat for log lines: without the data key nobody can test
+        whether a known Telegram id is in the logs (an unkeyed hash of an id can be), and it
+        differs from the database's reference, so logs and database cannot be joined by it."""
+        return hmac.new(self._log_key, str(chat_id).encode(), hashlib.sha256).hexdigest()[:10]
 
     def reference(self, chat_id: int) -> str:
         """A keyed pseudonym of a chat, so requests can be found for /forget without storing ids."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.crypto import Cipher, DataKeyError, load_key, new_key
+from bot.personal_data import scrub
 from bot.replies import Button, Event, Reply
 
 DATABASE_NAME = "bot.sqlite3"
@@ -73,7 +74,8 @@ CREATE TABLE IF NOT EXISTS counters (
 CREATE TABLE IF NOT EXISTS unanswered (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     text TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    patient_ref TEXT
 );
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -99,6 +101,31 @@ CREATE TABLE IF NOT EXISTS request_messages (
 
 class StoreError(Exception):
     """The data directory, database or key cannot be used; the message says what to do."""
+
+
+_DAMAGED = ("file is not a database", "malformed", "corrupt", "not a database")
+
+
+def storage_advice(error: sqlite3.Error) -> str:
+    """What to do about a failed database write, for a log line."""
+    if any(word in str(error).lower() for word in _DAMAGED):
+        return "The database file in DATA_DIR is damaged: stop the bot and restore it from a backup"
+    return "Check free disk space and permissions of DATA_DIR"
+
+
+def _open_advice(data_dir: Path | None, error: sqlite3.Error) -> str:
+    """One line for an unusable database: a damaged file needs other advice than a full disk."""
+    text = str(error)
+    if isinstance(error, sqlite3.DatabaseError) and any(word in text.lower() for word in _DAMAGED):
+        return (
+            f"DATA_DIR {data_dir}: the database {DATABASE_NAME} is damaged ({text}): stop the bot, move the "
+            "file aside and restore it from a backup (or start with an empty DATA_DIR: conversations and "
+            "call-back requests in the damaged file are then lost)"
+        )
+    return (
+        f"DATA_DIR {data_dir}: cannot write the database {DATABASE_NAME} ({text}); "
+        "check that the folder is writable and the disk is not full"
+    )
 
 
 @dataclass(frozen=True)
@@ -184,11 +211,8 @@ class Store:
             self._upgrade_schema()
             with self.transaction():  # proves the folder and file are writable now
                 self.db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('created', ?)", (str(clock()),))
-        except sqlite3.Error as error:
-            raise StoreError(
-                f"DATA_DIR {data_dir}: cannot write the database {DATABASE_NAME} ({error}); "
-                "check that the folder is writable and the disk is not full"
-            ) from error
+        except sqlite3.DatabaseError as error:
+            raise StoreError(_open_advice(data_dir, error)) from error
         self.cipher = self._open_cipher(key, key_file, data_dir)
 
     def _upgrade_schema(self) -> None:
@@ -199,6 +223,9 @@ class Store:
             self.db.execute("ALTER TABLE outbox ADD COLUMN maybe_shown INTEGER NOT NULL DEFAULT 0")
         if not self._has_column("processed_updates", "press_id"):
             self.db.execute("ALTER TABLE processed_updates ADD COLUMN press_id TEXT")
+        if not self._has_column("unanswered", "patient_ref"):
+            self.db.execute("ALTER TABLE unanswered ADD COLUMN patient_ref TEXT")
+        self.db.execute("CREATE INDEX IF NOT EXISTS unanswered_by_patient ON unanswered (patient_ref)")
 
     def _has_column(self, table: str, column: str) -> bool:
         found = self.db.execute("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column)).fetchone()
@@ -317,8 +344,11 @@ class Store:
             (chat_id, self.cipher.encrypt(_encode_reply(reply)), edit_message_id, request_id, self.clock()),
         )
 
-    def record(self, events: Iterable[Event]) -> None:
+    def record(self, events: Iterable[Event], chat_id: int | None = None) -> None:
+        """Count events; an unanswered question is kept scrubbed of personal data and linked to
+        its patient by the keyed reference, so /forget deletes it too."""
         now = self.clock()
+        ref = self.cipher.reference(chat_id) if chat_id is not None else None
         day = time.strftime("%Y-%m-%d", time.gmtime(now))
         for event in events:
             self.db.execute(
@@ -328,8 +358,8 @@ class Store:
             )
             if event.kind == "unanswered" and event.data.get("text"):
                 self.db.execute(
-                    "INSERT INTO unanswered (text, created_at) VALUES (?, ?)",
-                    (self.cipher.encrypt(str(event.data["text"])), now),
+                    "INSERT INTO unanswered (text, created_at, patient_ref) VALUES (?, ?, ?)",
+                    (self.cipher.encrypt(scrub(str(event.data["text"]))), now, ref),
                 )
 
     # ------------------------------------------------------------------ requests (call inside a transaction)
@@ -401,6 +431,7 @@ class Store:
             "conversation": self.db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,)).rowcount,
             "queued": self.db.execute("DELETE FROM outbox WHERE chat_id = ?", (chat_id,)).rowcount,
             "requests": len(ids),
+            "unanswered": self.db.execute("DELETE FROM unanswered WHERE patient_ref = ?", (ref,)).rowcount,
         }
         for request_id in ids:
             self.db.execute("DELETE FROM outbox WHERE request_id = ?", (request_id,))  # details included
@@ -472,6 +503,44 @@ class Store:
         )
         return True
 
+    def retry_now(self, chat_id: int) -> None:
+        """Make a chat's waiting messages due now (its chat was just found usable)."""
+        self.db.execute("UPDATE outbox SET next_attempt_at = 0 WHERE chat_id = ?", (chat_id,))
+
+    def staff_notifications_elsewhere(self, staff_chat_ids: Iterable[int]) -> list[tuple[int, int]]:
+        """(outbox id, request id) of new-request notifications waiting for a chat that is no
+        longer a staff chat (STAFF_CHAT_ID was corrected): they must go to the current ones."""
+        current = set(staff_chat_ids)
+        rows = self.db.execute(
+            "SELECT id, chat_id, request_id FROM outbox WHERE request_id IS NOT NULL AND edit_message_id IS NULL"
+        ).fetchall()
+        return [(row[0], row[2]) for row in rows if row[1] not in current]
+
+    def undelivered_requests(self, staff_chat_ids: Iterable[int]) -> list[int]:
+        """Open requests that no current staff chat has been shown and none is waiting for."""
+        current = set(staff_chat_ids)
+        found = []
+        for (request_id,) in self.db.execute("SELECT id FROM requests WHERE status = 'open' ORDER BY id").fetchall():
+            shown = {
+                row[0]
+                for row in self.db.execute("SELECT chat_id FROM request_messages WHERE request_id = ?", (request_id,))
+            }
+            waiting = {
+                row[0]
+                for row in self.db.execute(
+                    "SELECT chat_id FROM outbox WHERE request_id = ? AND edit_message_id IS NULL", (request_id,)
+                )
+            }
+            if current and not (current & (shown | waiting)):
+                found.append(request_id)
+        return found
+
+    def delete_outbox_item(self, item_id: int) -> None:
+        self.db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    def open_requests(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM requests WHERE status = 'open'").fetchone()[0])
+
     def drop_chat_outbox(self, chat_id: int) -> int:
         """Forget replies to a patient who can never receive them (they blocked the bot)."""
         return self.db.execute("DELETE FROM outbox WHERE chat_id = ? AND request_id IS NULL", (chat_id,)).rowcount
@@ -483,10 +552,11 @@ class Store:
         return {kind: int(total) for kind, total in rows}
 
     def unanswered(self) -> list[str]:
+        """The kept questions, scrubbed again on the way out (rows from before scrubbing)."""
         texts = []
         for row in self.db.execute("SELECT text FROM unanswered ORDER BY id"):
             try:
-                texts.append(self.cipher.decrypt(row[0]))
+                texts.append(scrub(self.cipher.decrypt(row[0])))
             except DataKeyError:
                 continue
         return texts

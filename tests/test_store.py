@@ -530,3 +530,46 @@ def test_staff_message_edits_are_never_given_up(service: ClinicService, store: S
             store.mark_failed(item)
         clock.now += MAX_BACKOFF_SECONDS
     assert len(store.pending()) == 2, "an edit of a staff message was given up while the staff chat was down"
+
+
+def test_unanswered_questions_are_scrubbed_and_deleted_by_forget(store: Store) -> None:
+    """Issue 10: the staff report kept a patient's name, phone and address, and /forget could
+    not find their questions."""
+    with store.transaction():
+        store.record(
+            [Event("unanswered", {"text": "qwz? I'm Taro Yamada, 090-8765-4321, taro@example.com, 2-14-7 Jingumae"})],
+            chat_id=7,
+        )
+        store.record([Event("unanswered", {"text": "another patient's qwz"})], chat_id=8)
+    [kept, other] = store.unanswered()
+    for personal in ("Taro", "Yamada", "8765", "taro@example.com", "2-14-7", "Jingumae"):
+        assert personal not in kept, kept
+    assert kept.startswith("qwz? I'm [name]")
+    raw = store.db.execute("SELECT patient_ref FROM unanswered").fetchall()
+    assert [ref for (ref,) in raw] == [store.cipher.reference(7), store.cipher.reference(8)]
+    with store.transaction():
+        removed = store.forget(7)
+    assert removed["unanswered"] == 1
+    assert store.unanswered() == [other]
+
+
+def test_an_old_database_gets_the_unanswered_link_column(tmp_path: Path, key_file: Path) -> None:
+    path = tmp_path / "data"
+    path.mkdir()
+    with contextlib.closing(sqlite3.connect(path / DATABASE_NAME)) as db:
+        db.execute("CREATE TABLE unanswered (id INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT, created_at REAL)")
+        db.commit()
+    reopened = Store(path, key_file=key_file)
+    with reopened.transaction():
+        reopened.record([Event("unanswered", {"text": "qwz"})], chat_id=1)
+    assert reopened.unanswered() == ["qwz"]
+    reopened.close()
+
+
+def test_a_damaged_database_file_is_told_apart_from_a_full_disk(tmp_path: Path, key_file: Path) -> None:
+    path = tmp_path / "data"
+    path.mkdir()
+    (path / DATABASE_NAME).write_bytes(b"garbage " * 1000)
+    with pytest.raises(StoreError) as raised:
+        Store(path, key_file=key_file)
+    assert "damaged" in str(raised.value) and "disk is not full" not in str(raised.value)
