@@ -12,8 +12,9 @@ import re
 import sys
 from collections.abc import Sequence
 
-from bot.config import Config, ConfigError, load_config, setup_logging
+from bot.config import Config, ConfigError, load_config, setup_logging, url_problem
 from bot.content import ContentError, Knowledge, load_knowledge
+from bot.notices import NoticesError, load_notices
 from bot.store import StoreError
 
 EXIT_CONTENT = 1
@@ -23,7 +24,21 @@ log = logging.getLogger("bot")
 
 
 def _load(config: Config) -> Knowledge:
-    return load_knowledge(config.knowledge_dir, config.clinic_overrides)
+    """The knowledge base, with what Telegram itself would refuse checked as well: the booking
+    link (it becomes a button; a bad one makes Telegram drop the whole message) and the
+    adapter's own notices."""
+    knowledge = load_knowledge(config.knowledge_dir, config.clinic_overrides)
+    problems = []
+    booking = knowledge.settings.booking_url
+    if not booking.startswith("<") and (problem := url_problem(booking)):
+        problems.append(f"BOOKING_URL: '{booking}' {problem} (set BOOKING_URL in .env or fix knowledge/clinic.yaml)")
+    try:
+        load_notices(config.knowledge_dir)
+    except NoticesError as error:
+        problems += error.problems
+    if problems:
+        raise ContentError(problems)
+    return knowledge
 
 
 def cmd_check(config: Config) -> int:

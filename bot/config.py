@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.content import SETTING_ENV
@@ -20,6 +21,17 @@ from bot.content import SETTING_ENV
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOKEN_PATTERN = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{30,64}")
 _ENV_LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*")
+
+
+# Settings that are links, and the schemes each may use. BOOKING_URL becomes a button
+# (Telegram: http or https); the webhook must be https for Telegram (http is allowed for a
+# local test server); a self-hosted Bot API server may be plain http.
+URL_SETTINGS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "BOOKING_URL": (("https", "http"), True),
+    "WEBHOOK_URL": (("https", "http"), True),
+    "TELEGRAM_BASE_URL": (("https", "http"), False),
+    "TELEGRAM_BASE_FILE_URL": (("https", "http"), False),
+}
 
 
 class ConfigError(Exception):
@@ -61,12 +73,69 @@ class Config:
         return self.token
 
 
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def url_problem(url: str, schemes: tuple[str, ...] = ("https", "http"), public: bool = True) -> str | None:
+    """Why Telegram would refuse this URL (for a button, a webhook, an API server), or None.
+    Telegram answers "Wrong HTTP URL" and drops the whole message for a button whose link has
+    no host, a space, a bad port or another scheme; checked here so `check` and the start
+    report it instead of patients getting no reply. `public`: a link on the internet (a
+    host name needs a domain); a self-hosted Bot API server may be `http://bot-api:8081`."""
+    if not url.isascii() or any(c.isspace() or ord(c) < 32 for c in url):
+        return "contains spaces or characters that are not allowed in a link"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        return f"is not a valid link ({error})"
+    if parts.scheme.lower() not in schemes:
+        return f"must start with {' or '.join(s + '://' for s in schemes)}"
+    host = parts.hostname or ""
+    if not host:
+        return "has no host name after the scheme (e.g. https://clinic.example.jp/booking)"
+    if port is not None and not 0 < port < 65536:
+        return f"has a port out of range ({port})"
+    if parts.username or parts.password:
+        return "must not contain a user name or password"
+    is_ip = re.fullmatch(r"[\d.]+|\[[0-9a-fA-F:]+\]", parts.netloc.rsplit("@", 1)[-1].rsplit(":", 1)[0] or "x")
+    if not public or is_ip:
+        return None
+    if not all(_HOST_LABEL.fullmatch(label) for label in host.rstrip(".").split(".")):
+        return f"has an invalid host name '{host}'"
+    if host != "localhost" and "." not in host.rstrip("."):
+        return f"has a host name without a domain ('{host}')"
+    return None
+
+
+def _decode_env(path: Path, raw: bytes) -> str:
+    """The file as text: UTF-8, with or without a byte-order mark (Notepad writes one)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path.name} is saved as UTF-16: save it as UTF-8 (plain text) and start again")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path.name} line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x}): save the file as UTF-8"
+        ) from None
+    if "\x00" in text:
+        raise ConfigError(f"{path.name} holds NUL bytes: save it as UTF-8 plain text")
+    return text
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines; # comments, blank lines and optional quotes are allowed."""
     values: dict[str, str] = {}
     if not path.is_file():
         return values
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read it ({error.strerror})") from None
+    for number, line in enumerate(_decode_env(path, raw).splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         match = _ENV_LINE.fullmatch(line)
@@ -125,6 +194,10 @@ def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = No
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"LOG_LEVEL: '{log_level}' is not one of DEBUG, INFO, WARNING, ERROR")
     overrides = {setting: value for setting, name in SETTING_ENV.items() if (value := get(name))}
+    for name, (schemes, public) in URL_SETTINGS.items():
+        value = get(name)
+        if value is not None and (problem := url_problem(value, schemes, public)):
+            raise ConfigError(f"{name}: '{value}' {problem}")
     knowledge_dir = Path(get("KNOWLEDGE_DIR") or PROJECT_ROOT / "knowledge")
     return Config(
         token=get("TELEGRAM_BOT_TOKEN"),
