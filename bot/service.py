@@ -8,7 +8,7 @@ Staff commands and staff buttons are answered here, only for the staff's chats a
 
 from __future__ import annotations
 
-import hashlib
+import html
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.actions import StaffAction, decode
 from bot.content import Knowledge
 from bot.dialogue import Dialogue, Turn
+from bot.notices import Notices
 from bot.replies import Button, Event, Reply, UserInput
 from bot.state import ConversationState
 from bot.store import CallbackRequest, Store
@@ -47,6 +48,7 @@ class ClinicService:
         request_retention_days: int = 30,
         timezone: str = "Asia/Tokyo",
         dialogue: Dialogue | None = None,
+        notices: Notices | None = None,
     ) -> None:
         self.knowledge = knowledge
         self.store = store
@@ -55,6 +57,13 @@ class ClinicService:
         self.dialogue = dialogue or Dialogue(knowledge, request_retention_days=request_retention_days)
         self.texts = knowledge.callback
         self.timezone = ZoneInfo(timezone)
+        self.notices = notices
+
+    def notice(self, key: str) -> str:
+        """A notice from knowledge/notices.yaml with the clinic's emergency number filled in."""
+        assert self.notices is not None, "notices are loaded for the Telegram adapter"
+        number = html.escape(self.knowledge.settings.emergency_number, quote=False)
+        return str(getattr(self.notices, key)).replace("{emergency_number}", number)
 
     def is_staff(self, chat_id: int, user_id: int | None) -> bool:
         return chat_id in self.staff_chat_ids or (user_id is not None and user_id in self.staff_user_ids)
@@ -67,9 +76,12 @@ class ClinicService:
         user_id: int | None = None,
         pressed_message_id: int | None = None,
         press_id: str | None = None,
+        edited: bool = False,
     ) -> Handled | None:
         """Commit one input's turn; None when this update was already handled (a redelivery).
-        `press_id`, a button press's callback query id, is kept until the press is answered."""
+        `press_id`, a button press's callback query id, is kept until the press is answered.
+        `edited`: the patient edited an earlier message; inside a flow that is not a new answer
+        (it would be taken for the step the flow is at now), so they get a note instead."""
         with self.store.transaction():
             if update_id is not None:
                 if self.store.is_processed(update_id):
@@ -82,6 +94,10 @@ class ClinicService:
             if isinstance(action, StaffAction):
                 return self._staff_action(chat_id, user_id, action, pressed_message_id)
             state = ConversationState.from_json(self.store.load_state(chat_id))
+            in_flow = state.selfcheck or state.callback or state.forgetting or getattr(state, "safety", None)
+            if edited and self.notices is not None and in_flow:
+                self.store.queue(chat_id, Reply(self.notice("edited_in_flow")))
+                return Handled(None, (Event("edit_in_flow"),))
             turn = self.dialogue.handle(state, user_input)
             staff_queued = self._apply_effects(chat_id, turn)
             if turn.state == ConversationState():
@@ -90,7 +106,7 @@ class ClinicService:
                 self.store.save_state(chat_id, turn.state.to_json())
             for reply in turn.replies:
                 self.store.queue(chat_id, reply, pressed_message_id if reply.replaces_pressed else None)
-            self.store.record(turn.events)
+            self.store.record(turn.events, chat_id)
             return Handled(turn.toast, turn.events, staff_queued)
 
     def handle_unsaved(self, chat_id: int, user_input: UserInput) -> tuple[Reply, ...]:
@@ -141,6 +157,26 @@ class ClinicService:
         return staff_queued
 
     # ------------------------------------------------------------------ staff
+
+    def requeue_staff_notifications(self) -> int:
+        """At start: new-request notifications still waiting for a chat that is no longer in
+        STAFF_CHAT_ID go to the current staff chats, and an open request no current staff chat
+        has seen (or is waiting for) is queued again. So a request made while STAFF_CHAT_ID was
+        wrong or unset reaches staff once the operator fixes it and restarts. Returns how many."""
+        if not self.staff_chat_ids:
+            return 0
+        moved = 0
+        with self.store.transaction():
+            for item_id, _ in self.store.staff_notifications_elsewhere(self.staff_chat_ids):
+                self.store.delete_outbox_item(item_id)
+            for request_id in self.store.undelivered_requests(self.staff_chat_ids):
+                request = self.store.request(request_id)
+                if request is None:
+                    continue
+                for staff_chat in self.staff_chat_ids:
+                    self.store.queue(staff_chat, self.staff_message(request), request_id=request_id)
+                moved += 1
+        return moved
 
     def staff_message(self, request: CallbackRequest, status: str | None = None) -> Reply:
         buttons = self.knowledge.callback.buttons
@@ -194,7 +230,7 @@ class ClinicService:
     ) -> Handled:
         if not self.is_staff(chat_id, user_id):
             return Handled(self.texts.staff_text("not_available"))
-        by = hashlib.sha256(str(user_id).encode()).hexdigest()[:8]
+        by = self.store.cipher.log_tag(user_id or chat_id)  # keyed: the database holds no staff ids
         if not self.store.mark_request(action.request_id, action.outcome, by):
             return Handled(self.texts.staff_text("deleted", number=str(action.request_id)))
         request = self.store.request(action.request_id)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import hmac
 import json
 import logging
+import signal
 import sqlite3
+import time
 from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlparse
@@ -44,9 +46,11 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from bot.chat_locks import ChatLocks
 from bot.config import Config, ConfigError
 from bot.content import Knowledge
+from bot.notices import load_notices
 from bot.replies import Button, Keyboard, Reply, UserInput
 from bot.service import STAFF_COMMANDS, ClinicService, Handled
-from bot.store import OutboxItem, Store
+from bot.store import OutboxItem, Store, storage_advice
+from bot.telegram_html import to_plain_text
 
 log = logging.getLogger("bot.telegram")
 
@@ -55,6 +59,29 @@ OUTBOX_RETRY_SECONDS = 2.0
 TYPING_DELAY_SECONDS = 1.0
 RETENTION_CHECK_SECONDS = 3600.0
 OWED_PRESS_SECONDS = 600.0  # older presses are past answering (Telegram stops accepting answers)
+# Per-chat fairness: a chat may have this many updates admitted and not yet handled, and is
+# admitted at most BURST at once then one every REFILL seconds. Beyond that its messages are
+# dropped (one polite "slow down" per SLOW_DOWN_EVERY seconds), so one chat's flood cannot take
+# the handler pool or Telegram's 30 messages a second from everyone else. A message triage
+# flags is let through beyond both limits, one at a time: a patient in crisis who types fast
+# still gets the urgent-care reply.
+PER_CHAT_PENDING = 20
+BURST = 30
+REFILL_SECONDS = 1.0
+SLOW_DOWN_EVERY = 60.0
+MAX_WEBHOOK_BODY = 1 << 20  # a Telegram update is a few kB; 1 MiB is generous
+_CHAT_PROBLEMS = (
+    "chat not found",
+    "not enough rights",
+    "have no rights",
+    "need administrator rights",
+    "chat_write_forbidden",
+    "bot is not a member",
+    "chat was deactivated",
+    "chat is deactivated",
+    "peer_id_invalid",
+    "group chat was upgraded",
+)
 _NOT_MODIFIED = "message is not modified"
 _CANNOT_EDIT = ("message to edit not found", "message can't be edited", "message_id_invalid")
 
@@ -87,9 +114,50 @@ def render_markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | 
     return render_keyboard(reply.buttons)
 
 
-def chat_tag(chat_id: int) -> str:
-    """A short, stable pseudonym of a chat for logs, so logs carry no Telegram ids."""
-    return hashlib.sha256(str(chat_id).encode()).hexdigest()[:8]
+def without_link_buttons(markup: Any) -> Any:
+    """An inline keyboard without its URL buttons (Telegram rejected one), or None if empty."""
+    if not isinstance(markup, InlineKeyboardMarkup):
+        return None
+    rows = [[b for b in row if b.url is None] for row in markup.inline_keyboard]
+    rows = [row for row in rows if row]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def is_chat_problem(error: BadRequest) -> bool:
+    """A 400 about the chat itself (unknown, no rights), not about the message."""
+    return any(reason in error.message.lower() for reason in _CHAT_PROBLEMS)
+
+
+class _Bucket:
+    """A chat's admission state: updates admitted and not yet handled, and a token bucket."""
+
+    __slots__ = ("dropped", "pending", "safety_pending", "tokens", "updated", "warned_at")
+
+    def __init__(self, now: float) -> None:
+        self.pending = 0
+        self.safety_pending = False
+        self.tokens = float(BURST)
+        self.updated = now
+        self.warned_at = -SLOW_DOWN_EVERY
+        self.dropped = 0
+
+
+class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
+    """python-telegram-bot's update queue, made durable: the polling loop puts each update of a
+    getUpdates batch here before its next getUpdates call confirms the batch to Telegram (and
+    the webhook before it answers 200), so keeping the update in `put` means every update is in
+    the inbox table before Telegram forgets it, whatever the backlog. Handlers can then run
+    later (256 at once) without an update waiting for a handler being lost in a crash. Updates
+    a chat's flood makes over its limit are dropped here, before they take a handler slot."""
+
+    def __init__(self, admit: Any) -> None:
+        super().__init__()
+        self._admit = admit
+
+    def put_nowait(self, item: Any) -> None:
+        if isinstance(item, Update) and not self._admit(item):
+            return
+        super().put_nowait(item)
 
 
 class TelegramBot:
@@ -101,6 +169,17 @@ class TelegramBot:
         self._tasks: set[asyncio.Task[None]] = set()
         self.retention_days = 30
         self._background: list[asyncio.Task[None]] = []
+        self._buckets: dict[int, _Bucket] = {}
+        self._admitted: dict[int, tuple[int, bool]] = {}  # update id -> (chat id, let in for safety)
+        self._replaying: set[int] = set()
+        self._unrecorded: dict[int, tuple[OutboxItem, int | None]] = {}  # sent, record failed
+        self._keep_failed_logged = 0.0
+        self.queue = InboxQueue(self.admit)
+        self._application: Application | None = None
+
+    def chat_tag(self, chat_id: int) -> str:
+        """A keyed pseudonym of a chat for logs (see Cipher.log_tag)."""
+        return self.store.cipher.log_tag(chat_id)
 
     # ------------------------------------------------------------------ wiring
 
@@ -111,6 +190,7 @@ class TelegramBot:
             .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
             .rate_limiter(AIORateLimiter(max_retries=3))
             .concurrent_updates(True)
+            .update_queue(self.queue)
             .connection_pool_size(64)
             .post_init(self.post_init)
             .post_shutdown(self.post_shutdown)
@@ -120,6 +200,7 @@ class TelegramBot:
         if config.base_file_url:
             builder = builder.base_file_url(config.base_file_url)
         application = builder.build()
+        self._application = application
         application.add_handler(TypeHandler(Update, self.on_update))
         application.add_error_handler(self.on_error)
         return application
@@ -131,10 +212,35 @@ class TelegramBot:
         except TelegramError as error:  # the command menu is a convenience: keep serving patients
             log.warning("could not register the command menu (%s); continuing", type(error).__name__)
         await self._answer_owed_presses(application)  # first: Telegram accepts answers for a short while
+        await self._check_staff_chats(application)
         await self.flush_all(application)  # replies a crash left behind go out next
         await self._replay_inbox(application)
         self._background.append(asyncio.create_task(self._retry_loop(application)))
         log.info("bot started as @%s", application.bot.username)
+
+    async def _check_staff_chats(self, application: Application) -> None:
+        """Ask Telegram about each staff chat at start (getChat), so a wrong STAFF_CHAT_ID is
+        reported now and not when a patient's request fails to arrive; then send what waits."""
+        requeued = self.service.requeue_staff_notifications()
+        if requeued:
+            log.warning("%d open call-back request(s) queued again for the staff chat(s) in STAFF_CHAT_ID", requeued)
+        for staff_chat in self.service.staff_chat_ids:
+            try:
+                await application.bot.get_chat(staff_chat)
+            except (BadRequest, Forbidden, ChatMigrated) as error:
+                log.error(
+                    "STAFF_CHAT_ID %s cannot be used (Telegram says: %s): call-back requests cannot reach staff "
+                    "until it is fixed; %d open request(s) waiting. Add the bot to the staff group and put the "
+                    "group's id in STAFF_CHAT_ID, then restart",
+                    staff_chat,
+                    _describe(error),
+                    self.store.open_requests(),
+                )
+                continue
+            except Exception as error:  # unreachable now (or an answer PTB cannot read): the sends will tell
+                log.warning("could not check STAFF_CHAT_ID %s at start (%s)", staff_chat, type(error).__name__)
+                continue
+            self.store.retry_now(staff_chat)
 
     async def post_shutdown(self, application: Application) -> None:
         for task in self._background:
@@ -147,9 +253,103 @@ class TelegramBot:
         error = context.error
         log.error("update %s failed: %s", update_id, type(error).__name__, exc_info=error)
 
+    # ------------------------------------------------------------------ admission (in the update queue)
+
+    def admit(self, update: Update) -> bool:
+        """Called by InboxQueue for each update before Telegram is told it arrived: keep it in
+        the inbox, unless its chat is flooding (then drop it here). No await in here."""
+        chat = update.effective_chat
+        limited = chat is not None and chat.type == ChatType.PRIVATE and chat.id not in self.service.staff_chat_ids
+        if update.update_id in self._admitted:  # the same update twice (a redelivery): counted once
+            limited = False
+        safety = False
+        if limited:
+            assert chat is not None
+            bucket = self._bucket(chat.id)
+            if bucket.pending >= PER_CHAT_PENDING or bucket.tokens < 1:
+                if bucket.safety_pending or not self._flagged(update):
+                    self._drop(update, chat.id, bucket)
+                    return False
+                safety = True
+            if not safety:
+                bucket.tokens -= 1
+            bucket.pending += 1
+            bucket.safety_pending = bucket.safety_pending or safety
+            self._admitted[update.update_id] = (chat.id, safety)
+        self._keep(update)
+        return True
+
+    def _bucket(self, chat_id: int) -> _Bucket:
+        now = time.monotonic()
+        bucket = self._buckets.get(chat_id)
+        if bucket is None:
+            bucket = self._buckets[chat_id] = _Bucket(now)
+        bucket.tokens = min(float(BURST), bucket.tokens + (now - bucket.updated) / REFILL_SECONDS)
+        bucket.updated = now
+        return bucket
+
+    def _release(self, update_id: int) -> None:
+        """The handler for an admitted update is done: its slot is free again."""
+        admitted = self._admitted.pop(update_id, None)
+        if admitted is None:
+            return
+        chat_id, safety = admitted
+        bucket = self._buckets.get(chat_id)
+        if bucket is None:
+            return
+        bucket.pending -= 1
+        if safety:
+            bucket.safety_pending = False
+        if bucket.pending <= 0 and bucket.tokens >= BURST - 1 and time.monotonic() - bucket.warned_at > SLOW_DOWN_EVERY:
+            del self._buckets[chat_id]  # a quiet chat costs no memory
+
+    def _flagged(self, update: Update) -> bool:
+        """Whether triage flags this message (red flag or crisis): never dropped for a flood."""
+        message = update.message or update.edited_message
+        text = (message.text or message.caption or "") if message is not None else ""
+        if not text.strip():
+            return False
+        try:
+            return self.service.dialogue.understander.understand(text, max_match_chars=0).triage is not None
+        except Exception:  # triage failing must never drop a message that might be urgent
+            log.exception("triage failed while checking a flood: the message is let through")
+            return True
+
+    def _drop(self, update: Update, chat_id: int, bucket: _Bucket) -> None:
+        bucket.dropped += 1
+        if update.update_id in self._replaying:
+            with contextlib.suppress(sqlite3.Error):
+                self.store.mark_processed(update.update_id)
+        if update.callback_query is not None:  # stop the button's spinner, nothing more
+            self._spawn(self._quiet_answer(update.callback_query.id))
+        now = time.monotonic()
+        if now - bucket.warned_at < SLOW_DOWN_EVERY:
+            return
+        bucket.warned_at = now
+        log.warning("chat %s sends faster than it can be answered: extra messages dropped", self.chat_tag(chat_id))
+        try:
+            with self.store.transaction():
+                self.store.queue(chat_id, Reply(self.service.notice("slow_down")))
+        except sqlite3.Error as error:
+            log.error("could not queue the slow-down notice (%s)", error)
+            return
+        if self._application is not None:
+            self._spawn(self._flush_locked(self._application, chat_id))
+
+    async def _quiet_answer(self, query_id: str) -> None:
+        if self._application is not None:
+            with contextlib.suppress(TelegramError):
+                await self._application.bot.answer_callback_query(query_id)
+
     # ------------------------------------------------------------------ updates
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await self._on_update(update, context)
+        finally:
+            self._release(update.update_id)
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
         if chat is None:
             return  # e.g. poll updates: nothing to answer
@@ -171,7 +371,6 @@ class TelegramBot:
             if not (staff_command and self.service.is_staff(chat.id, None)):
                 await self._group_message(update, message)
                 return
-        self._keep(update)
         typing = None
         if user_input.kind == "text" and message is not None:
             typing = asyncio.create_task(self._typing_after_delay(context.bot, chat.id))
@@ -183,20 +382,31 @@ class TelegramBot:
                 typing.cancel()
 
     def _keep(self, update: Update) -> None:
-        """Save the update before the first await (see Store.receive); replayed at start."""
+        """Save the update in the inbox (see Store.receive); replayed at start if a crash
+        comes before it is handled."""
         try:
             if not self.store.is_processed(update.update_id):
                 self.store.receive(update.update_id, json.dumps(update.to_dict(), ensure_ascii=False))
         except sqlite3.Error as error:
-            log.error("could not keep update %s (%s): it is handled now, but not crash-safe", update.update_id, error)
+            now = time.monotonic()
+            if now - self._keep_failed_logged > 10:
+                self._keep_failed_logged = now
+                log.error(
+                    "could not keep update %s in the inbox (%s): it is handled now, but not crash-safe. %s",
+                    update.update_id,
+                    error,
+                    storage_advice(error),
+                )
 
     async def _replay_inbox(self, application: Application) -> None:
         """Updates that arrived but were not handled before a crash: handle them first."""
         waiting = self.store.inbox()
-        for _, payload in waiting:
+        for update_id, payload in waiting:
             update = Update.de_json(json.loads(payload), application.bot)
             if update is not None:
+                self._replaying.add(update_id)
                 await application.update_queue.put(update)
+                self._replaying.discard(update_id)
         if waiting:
             log.info("replaying %d update(s) received before a restart", len(waiting))
 
@@ -228,7 +438,8 @@ class TelegramBot:
         pressed = query.message.message_id if query is not None and query.message else None
         try:
             press_id = query.id if query is not None else None
-            handled = self.service.handle(chat_id, user_input, update.update_id, user_id, pressed, press_id)
+            edited = update.edited_message is not None
+            handled = self.service.handle(chat_id, user_input, update.update_id, user_id, pressed, press_id, edited)
         except sqlite3.Error as error:
             await self._answer_unsaved(application, update, chat_id, user_input, error)
             return
@@ -275,9 +486,10 @@ class TelegramBot:
     ) -> None:
         """The database cannot be written: answer anyway, straight from the core, store nothing."""
         log.error(
-            "DATA_DIR database write failed (%s: %s): answering without saving; check disk space and permissions",
+            "DATA_DIR database write failed (%s: %s): answering without saving. %s",
             type(error).__name__,
             error,
+            storage_advice(error),
         )
         if update.callback_query is not None:
             with contextlib.suppress(TelegramError):
@@ -314,17 +526,24 @@ class TelegramBot:
             await message.reply_text(self.knowledge.ui.texts["group_hint"], reply_markup=render_keyboard(((button,),)))
 
     def _log_turn(self, update_id: int, chat_id: int, user_input: UserInput, handled: Handled) -> None:
-        summary = []
-        for event in handled.events:
-            details = {k: v for k, v in event.data.items() if k != "text"}
-            summary.append(f"{event.kind}{details or ''}")
-        log.info("update %s chat %s: %s -> %s", update_id, chat_tag(chat_id), user_input.kind, " ".join(summary))
+        """At INFO a turn is logged without its chat tag and without what it was about: a
+        triage level (or any health detail) next to a per-patient tag would tell whoever reads
+        the logs which patient reported what. Details, still without text, only at DEBUG."""
+        log.info("update %s: %s -> %d event(s)", update_id, user_input.kind, len(handled.events))
+        if log.isEnabledFor(logging.DEBUG):
+            summary = []
+            for event in handled.events:
+                details = {k: v for k, v in event.data.items() if k != "text"}
+                summary.append(f"{event.kind}{details or ''}")
+            log.debug("update %s chat %s: %s", update_id, self.chat_tag(chat_id), " ".join(summary))
 
     # ------------------------------------------------------------------ sending
 
     async def flush_chat(self, application: Application, chat_id: int) -> None:
         """Send a chat's queued replies in order; stop at the first that must wait."""
         for item in self.store.pending(chat_id):
+            if item.id in self._unrecorded:
+                continue  # sent already; only its record failed (see _record_sent)
             if not item.due or not await self._deliver(application, item):
                 break
 
@@ -333,11 +552,13 @@ class TelegramBot:
             await self.flush_chat(application, chat_id)
 
     async def flush_all(self, application: Application) -> None:
-        for chat_id in dict.fromkeys(item.chat_id for item in self.store.pending() if item.due):
+        self._record_unrecorded()
+        due = [item for item in self.store.pending() if item.due and item.id not in self._unrecorded]
+        for chat_id in dict.fromkeys(item.chat_id for item in due):
             try:
                 await self._flush_locked(application, chat_id)
             except Exception:  # one chat's trouble must not stop the others' retries
-                log.exception("sending to chat %s failed", chat_tag(chat_id))
+                log.exception("sending to chat %s failed", self.chat_tag(chat_id))
 
     async def _retry_loop(self, application: Application) -> None:
         since_purge = RETENTION_CHECK_SECONDS
@@ -355,48 +576,124 @@ class TelegramBot:
     async def _deliver(self, application: Application, item: OutboxItem) -> bool:
         """Send one outbox item; True when it is done with (sent, or can never be sent)."""
         bot = application.bot
-        markup = render_markup(item.reply)
         text = item.reply.text
         if item.for_staff and item.edit_message_id is None and self.store.start_attempt(item.id):
             text = self._maybe_repeated(item, text)
         try:
-            if item.edit_message_id is not None:
-                message_id = await self._edit_or_send(bot, item, markup)
-            else:
-                sent = await bot.send_message(item.chat_id, text, reply_markup=markup)
-                message_id = sent.message_id
-        except Forbidden:
+            message_id = await self._send_variants(bot, item, text)
+        except Forbidden as error:
             if item.for_staff:
-                log.error("the staff chat refuses messages (Forbidden): will retry; check STAFF_CHAT_ID")
+                self._staff_chat_failed(item, error)
                 self.store.mark_failed(item)
                 return False
             dropped = self.store.drop_chat_outbox(item.chat_id)
-            log.warning("chat %s blocked the bot: %d replies dropped", chat_tag(item.chat_id), dropped)
+            log.warning("chat %s blocked the bot: %d replies dropped", self.chat_tag(item.chat_id), dropped)
             return False
-        except BadRequest as error:
-            log.error("message rejected by Telegram (%s): dropped", error.message)
-            self.store.mark_sent(item.id)
-            return True
         except ChatMigrated as error:
             log.error(
                 "chat %s became a supergroup (new id %s): update STAFF_CHAT_ID; will retry",
-                chat_tag(item.chat_id),
+                self.chat_tag(item.chat_id),
                 error.new_chat_id,
             )
             self.store.mark_failed(item)
             return False
+        except BadRequest as error:
+            if item.for_staff:  # a patient's request: never dropped, whatever Telegram says
+                self._staff_chat_failed(item, error)
+                self.store.mark_failed(item)
+                return False
+            log.error(
+                "a reply to chat %s was rejected by Telegram in every form (%s): dropped",
+                self.chat_tag(item.chat_id),
+                error.message,
+            )
+            self._record_sent(item, None)
+            return True
         except (RetryAfter, NetworkError, TelegramError) as error:
             if self.store.mark_failed(item, outcome_unknown=may_have_arrived(error)):
                 log.warning("sending failed (%s): will retry", type(error).__name__)
             else:
-                log.error("reply to chat %s kept failing: given up", chat_tag(item.chat_id))
+                log.error("reply to chat %s kept failing: given up", self.chat_tag(item.chat_id))
             return False
-        if not self.store.mark_sent(item.id, message_id) and item.for_staff and item.edit_message_id is None:
+        self._record_sent(item, message_id)
+        return True
+
+    async def _send_variants(self, bot: Any, item: OutboxItem, text: str) -> int | None:
+        """Send (or edit) the message; when Telegram rejects it (400), send it again without
+        what it may have rejected: first without link buttons, then without any buttons, then
+        as plain text. Each fallback is logged at ERROR: a patient never gets silence, and the
+        operator learns that a setting or a text is wrong. A 400 about the chat itself (unknown
+        chat, no rights) is not the message's fault and is raised at once."""
+        markup = render_markup(item.reply)
+        html = ParseMode.HTML
+        variants: list[tuple[str, str, Any, Any]] = [("", text, markup, html)]
+        if isinstance(markup, InlineKeyboardMarkup) and without_link_buttons(markup) != markup:
+            variants.append(("without its link buttons", text, without_link_buttons(markup), html))
+        if markup is not None:
+            variants.append(("without buttons", text, None, html))
+        variants.append(("as plain text", to_plain_text(text), None, None))
+        last: BadRequest | None = None
+        for number, (_, body, keyboard, parse_mode) in enumerate(variants):
+            try:
+                if item.edit_message_id is not None:
+                    return await self._edit_or_send(bot, item, body, keyboard, parse_mode)
+                sent = await bot.send_message(item.chat_id, body, reply_markup=keyboard, parse_mode=parse_mode)
+                return int(sent.message_id)
+            except BadRequest as error:
+                if is_chat_problem(error):
+                    raise
+                last = error
+                if number + 1 < len(variants):
+                    log.error(
+                        "a message to chat %s was rejected by Telegram (%s): sending it again %s",
+                        self.chat_tag(item.chat_id),
+                        error.message,
+                        variants[number + 1][0],
+                    )
+        assert last is not None
+        raise last
+
+    def _staff_chat_failed(self, item: OutboxItem, error: TelegramError) -> None:
+        """The staff chat refused a message: alert loudly, naming the setting and how many
+        patients are waiting; the item stays queued and is retried with backoff."""
+        log.error(
+            "call-back request #%s could not be delivered to STAFF_CHAT_ID %s (Telegram says: %s): "
+            "%d open request(s) waiting; will retry. Check that the bot is in the staff group and may "
+            "send messages there, and that STAFF_CHAT_ID is the group's id",
+            item.request_id,
+            item.chat_id,
+            _describe(error),
+            self.store.open_requests(),
+        )
+
+    def _record_sent(self, item: OutboxItem, message_id: int | None) -> None:
+        """Remove a sent item from the outbox. If that write fails (a full disk), the message
+        must not be sent again every round: it is remembered here as sent and its record is
+        retried each round; only a crash before then could send it once more."""
+        try:
+            gone_meanwhile = not self.store.mark_sent(item.id, message_id)
+        except sqlite3.Error as error:
+            if not self._unrecorded:
+                log.error(
+                    "a message was sent but could not be recorded as sent (%s): it is not sent again; "
+                    "recording is retried. %s",
+                    error,
+                    storage_advice(error),
+                )
+            self._unrecorded[item.id] = (item, message_id)
+            return
+        self._unrecorded.pop(item.id, None)
+        if gone_meanwhile and item.for_staff and item.edit_message_id is None and message_id is not None:
             # The patient used /forget while this notification was on its way: replace it now.
             deleted = Reply(self.service.texts.staff_text("deleted", number=str(item.request_id)))
             with self.store.transaction():
                 self.store.queue(item.chat_id, deleted, edit_message_id=message_id, request_id=item.request_id)
-        return True
+
+    def _record_unrecorded(self) -> None:
+        for item, message_id in list(self._unrecorded.values()):
+            self._record_sent(item, message_id)
+            if item.id in self._unrecorded:
+                return  # still failing: try again next round
 
     def _maybe_repeated(self, item: OutboxItem, text: str) -> str:
         """A staff notification whose last attempt never came back may already be in the chat
@@ -405,20 +702,24 @@ class TelegramBot:
         marked = self.service.texts.staff_text("maybe_repeated", number=str(item.request_id)) + "\n" + text
         return marked if len(marked) <= MessageLimit.MAX_TEXT_LENGTH else text
 
-    async def _edit_or_send(self, bot: Any, item: OutboxItem, markup: Any) -> int | None:
+    async def _edit_or_send(self, bot: Any, item: OutboxItem, text: str, markup: Any, parse_mode: Any) -> int | None:
         try:
             await bot.edit_message_text(
-                item.reply.text, chat_id=item.chat_id, message_id=item.edit_message_id, reply_markup=markup
+                text, chat_id=item.chat_id, message_id=item.edit_message_id, reply_markup=markup, parse_mode=parse_mode
             )
             return item.edit_message_id
         except BadRequest as error:
-            text = error.message.lower()
-            if _NOT_MODIFIED in text:
+            reason = error.message.lower()
+            if _NOT_MODIFIED in reason:
                 return item.edit_message_id
-            if any(reason in text for reason in _CANNOT_EDIT):
-                sent = await bot.send_message(item.chat_id, item.reply.text, reply_markup=markup)
-                return sent.message_id
+            if any(cannot in reason for cannot in _CANNOT_EDIT):
+                sent = await bot.send_message(item.chat_id, text, reply_markup=markup, parse_mode=parse_mode)
+                return int(sent.message_id)
             raise
+
+
+def _describe(error: TelegramError) -> str:
+    return error.message if isinstance(error, TelegramError) else type(error).__name__
 
 
 def may_have_arrived(error: TelegramError) -> bool:
@@ -451,6 +752,7 @@ def build_service(config: Config, knowledge: Knowledge) -> tuple[Store, ClinicSe
         config.staff_user_ids,
         config.request_retention_days,
         config.timezone,
+        notices=load_notices(config.knowledge_dir),
     )
     return store, service
 
@@ -467,17 +769,118 @@ def run_telegram(config: Config, knowledge: Knowledge, token: str) -> int:
     application = telegram_bot.build(config, token)
     try:
         if config.webhook_url:
-            application.run_webhook(
-                listen=config.webhook_listen,
-                port=config.webhook_port,
-                url_path=urlparse(config.webhook_url).path.lstrip("/"),
-                webhook_url=config.webhook_url,
-                secret_token=config.webhook_secret,
-                allowed_updates=Update.ALL_TYPES,
-                bootstrap_retries=-1,  # Telegram briefly unreachable at start: keep trying
-            )
+            asyncio.run(serve_webhook(application, config))
         else:
             application.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
     except InvalidToken:  # its message holds the token: never let it reach the output
         raise ConfigError("Telegram rejected TELEGRAM_BOT_TOKEN: copy it again from @BotFather") from None
     return 0
+
+
+# ---------------------------------------------------------------------------------- webhook
+
+
+def _webhook_handler_class() -> type:
+    """The webhook's request handler (tornado comes with python-telegram-bot's webhooks extra).
+
+    Why not python-telegram-bot's own: it reads the whole body into memory before it looks at
+    the secret header, so anyone who knows the URL can make the bot hold gigabytes. Here the
+    secret is checked from the headers alone, the body is streamed and capped, and the update is
+    put in the (durable) update queue before Telegram is answered 200."""
+    import tornado.web
+
+    @tornado.web.stream_request_body
+    class WebhookHandler(tornado.web.RequestHandler):
+        SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+
+        def initialize(self, bot: Any, queue: asyncio.Queue, secret: str) -> None:  # type: ignore[type-arg]
+            self.bot, self.queue, self.secret = bot, queue, secret
+            self.chunks: list[bytes] = []
+            self.size = 0
+
+        def prepare(self) -> None:
+            given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(given.encode(), self.secret.encode()):
+                raise tornado.web.HTTPError(403)
+            declared = self.request.headers.get("Content-Length", "0")
+            if not declared.isdigit() or int(declared) > MAX_WEBHOOK_BODY:
+                raise tornado.web.HTTPError(413)
+            self.request.connection.set_max_body_size(MAX_WEBHOOK_BODY)  # type: ignore[union-attr]
+
+        def data_received(self, chunk: bytes) -> None:
+            self.size += len(chunk)
+            if self.size > MAX_WEBHOOK_BODY:
+                raise tornado.web.HTTPError(413)
+            self.chunks.append(chunk)
+
+        async def post(self) -> None:
+            try:
+                update = Update.de_json(json.loads(b"".join(self.chunks)), self.bot)
+            except Exception as error:  # not an update: say so, keep nothing
+                raise tornado.web.HTTPError(400) from error
+            if update is not None:
+                await self.queue.put(update)
+            self.set_status(200)
+
+        def log_exception(self, *args: Any) -> None:  # refusals are expected; never log bodies
+            return
+
+    return WebhookHandler
+
+
+async def serve_webhook(application: Application, config: Config) -> None:
+    """python-telegram-bot's run_webhook, with the guarded handler above: initialise (retrying
+    while Telegram is unreachable), register the webhook with its secret, serve until SIGINT or
+    SIGTERM, then stop cleanly."""
+    import tornado.httpserver
+    import tornado.web
+
+    assert config.webhook_url and config.webhook_secret  # load_config requires both
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await _with_retries(application.initialize, "initialise")
+    try:
+        if application.post_init:
+            await application.post_init(application)
+        await _with_retries(
+            lambda: application.bot.set_webhook(
+                config.webhook_url, secret_token=config.webhook_secret, allowed_updates=Update.ALL_TYPES
+            ),
+            "register the webhook",
+        )
+        path = "/" + urlparse(config.webhook_url).path.lstrip("/")
+        routes = [
+            (
+                rf"{path.rstrip('/')}/?",
+                _webhook_handler_class(),
+                {"bot": application.bot, "queue": application.update_queue, "secret": config.webhook_secret},
+            )
+        ]
+        server = tornado.httpserver.HTTPServer(
+            tornado.web.Application(routes), max_body_size=MAX_WEBHOOK_BODY, max_buffer_size=MAX_WEBHOOK_BODY
+        )
+        server.listen(config.webhook_port, address=config.webhook_listen)
+        await application.start()
+        log.info("webhook listening on %s:%s", config.webhook_listen, config.webhook_port)
+        await stop.wait()
+        server.stop()
+        await application.stop()
+    finally:
+        await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)
+
+
+async def _with_retries(action: Any, what: str) -> None:
+    """Keep trying while Telegram cannot be reached (bootstrap_retries=-1 in run_polling)."""
+    delay = 1.0
+    while True:
+        try:
+            await action()
+            return
+        except (NetworkError, RetryAfter) as error:
+            log.warning("could not %s (%s): retrying in %.0f s", what, type(error).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
