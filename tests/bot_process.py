@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +21,10 @@ BOOKING_URL = "https://clinic.example.org/book"
 class BotProcess:
     """One bot process; `kill()` is SIGKILL (no clean shutdown), `start()` starts it again."""
 
-    def __init__(self, server: FakeTelegramServer, data_dir: Path, **env: str) -> None:
+    def __init__(self, server: FakeTelegramServer, data_dir: Path, *, piped: bool = False, **env: str) -> None:
+        """`piped`: the bot writes its log to a pipe that this process copies to the log file,
+        so a file-size limit put on the bot (a simulated full disk) does not silence it."""
+        self.piped = piped
         self.server = server
         self.data_dir = data_dir
         self.log_path = data_dir.parent / f"{data_dir.name}-bot.log"
@@ -41,10 +45,20 @@ class BotProcess:
     def start(self, wait: bool = True) -> BotProcess:
         commands_before = len(self.server.calls("setMyCommands"))
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"], cwd=PROJECT, env=self.env, stdout=log, stderr=log
-        )
-        log.close()
+        if self.piped:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"],
+                cwd=PROJECT,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            threading.Thread(target=_copy, args=(self.process.stdout, log), daemon=True).start()
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"], cwd=PROJECT, env=self.env, stdout=log, stderr=log
+            )
+            log.close()
         if wait:
             self.server.wait_for(
                 lambda: len(self.server.calls("setMyCommands")) > commands_before or self._exited(),
@@ -81,6 +95,14 @@ class BotProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _copy(source: object, target: object) -> None:
+    """Copy the bot's piped output to its log file as it comes."""
+    with target:  # type: ignore[attr-defined]
+        for line in source:  # type: ignore[attr-defined]
+            target.write(line)  # type: ignore[attr-defined]
+            target.flush()  # type: ignore[attr-defined]
 
 
 def wait_quiet(server: FakeTelegramServer, seconds: float = 0.4) -> None:

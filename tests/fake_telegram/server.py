@@ -1304,7 +1304,7 @@ class FakeTelegramServer:
                       req: RecordedRequest) -> dict[str, Any]:
         chat = self._resolve_chat(p)
         gifts = {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
-                 "premium_subscription": False}
+                 "premium_subscription": False, "gifts_from_channels": False}
         return {**chat, "accent_color_id": 0, "max_reaction_count": 11,
                 "accepted_gift_types": gifts}
 
