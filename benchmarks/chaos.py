@@ -1264,6 +1264,196 @@ async def staff_burst_check(base: Path, patients: int = 25) -> BurstRun:
     return out
 
 
+# --------------------------------------------------------------------------- a backlog, then a kill
+
+
+@dataclass
+class BacklogRun:
+    updates: int = 0
+    requests_in_backlog: int = 0
+    confirmed_before_kill: bool = False
+    inbox_at_kill: int = -1
+    answered: int = 0
+    requests_delivered_once: int = 0
+    requests_duplicated: int = 0
+    seconds_to_answer_all: float = math.nan
+
+
+async def backlog_check(base: Path, updates: int = 400, requests: int = 3) -> BacklogRun:
+    """More updates at once than python-telegram-bot runs handlers (256), while Telegram is slow
+    (every sendMessage stalls 3 s), the last ones other patients' "I agree, send it"; SIGKILL
+    once Telegram has been told every update was received (a getUpdates past them), restart.
+    Every patient must be answered and every request reach the staff chat once."""
+    out = BacklogRun(updates=updates, requests_in_backlog=requests)
+    data_dir = base / "backlog" / "data"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with WatchedServer(token=TOKEN) as server:
+        server.add_chat(STAFF_CHAT, "group", title="Clinic staff")
+        bot = BotProcess(server, data_dir, KEY_FILE=str(base / "backlog" / "data.key"), STAFF_CHAT_ID=str(STAFF_CHAT))
+        await asyncio.to_thread(bot.start)
+        agreeing = [FIRST_CHAT + 80_000 + n for n in range(requests)]
+        crowd = [FIRST_CHAT + 81_000 + n for n in range(updates - requests)]
+        try:
+            for number, chat in enumerate(agreeing):
+                await asyncio.to_thread(_up_to_consent, server, chat, f"Backlog Patient {number}")
+            server.inject_fault("sendMessage", "stall", count=None, seconds=3.0)
+            with server._cond:
+                for chat in crowd:
+                    server.push_command(chat, "/start")
+                for chat in agreeing:
+                    server.press_inline_button(chat, CB.buttons["agree"])
+            deadline = time.monotonic() + 30
+            while server.pending_updates() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            out.confirmed_before_kill = not server.pending_updates()
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(bot.kill)
+            out.inbox_at_kill = db_counts(data_dir / DATABASE_NAME).get("inbox", -1)
+            server.clear_faults()
+            restarted = time.monotonic()
+            await asyncio.to_thread(bot.start)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                out.answered = sum(1 for chat in crowd if server.bot_messages(chat)) + sum(
+                    1 for chat in agreeing if any(screen_of_flow(m) == "received" for m in server.bot_messages(chat))
+                )
+                named = [m for m in staff_requests(server) if m.name.startswith("Backlog Patient")]
+                if out.answered == updates and len({m.name for m in named}) == requests:
+                    out.seconds_to_answer_all = time.monotonic() - restarted
+                    break
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(2.5)
+            named = Counter(m.name for m in staff_requests(server) if m.name.startswith("Backlog Patient"))
+            out.requests_delivered_once = sum(1 for count in named.values() if count == 1)
+            out.requests_duplicated = sum(1 for count in named.values() if count > 1)
+        finally:
+            await asyncio.to_thread(bot.stop)
+    return out
+
+
+def _up_to_consent(server: FakeTelegramServer, chat: int, name: str) -> None:
+    """A call-back request filled in up to the consent question (blocking; run in a thread)."""
+    steps: list[tuple[Callable[[], object], str]] = [
+        (lambda: server.push_command(chat, "/start"), ""),
+        (lambda: server.press_inline_button(chat, CB.buttons["request"]), "ask_name"),
+        (lambda: server.push_text(chat, name), "ask_phone"),
+        (lambda: server.push_text(chat, "090-1234-5678"), "ask_time"),
+        (lambda: server.press_inline_button(chat, CB.buttons["morning"]), "ask_note"),
+        (lambda: server.press_inline_button(chat, CB.buttons["skip"]), "summary"),
+        (lambda: server.press_inline_button(chat, CB.buttons["confirm"]), "consent"),
+    ]
+    for action, screen in steps:
+        before = [(m.message_id, m.text) for m in server.bot_messages(chat)]
+        action()
+        server.wait_for(
+            lambda s=screen, b=before: (
+                [(m.message_id, m.text) for m in server.bot_messages(chat)] != b
+                and (not s or any(screen_of_flow(m) == s for m in server.bot_messages(chat)[-1:]))
+            ),
+            timeout=15,
+            what=f"{screen or 'menu'} in chat {chat}",
+        )
+        time.sleep(0.2)
+
+
+def backlog_table(run: BacklogRun) -> str:
+    rows = [
+        ("backlog: updates queued at once (handler pool: 256)", f"{run.updates}"),
+        ("backlog: all confirmed to Telegram before the SIGKILL", "yes" if run.confirmed_before_kill else "no"),
+        ("backlog: updates kept in the inbox at the kill", f"{run.inbox_at_kill}"),
+        ("backlog: patients answered after the restart", f"{run.answered} / {run.updates}"),
+        ("backlog: requests in the backlog delivered to staff once", f"{run.requests_delivered_once} / "
+         f"{run.requests_in_backlog}"),
+        ("backlog: requests delivered twice", f"{run.requests_duplicated}"),
+        ("backlog: seconds from restart to the last answer", f"{run.seconds_to_answer_all:.1f}"),
+    ]
+    return "\n".join(["| metric | value |", "|---|---|"] + [f"| {name} | {value} |" for name, value in rows])
+
+
+# --------------------------------------------------------------------------- a broken staff chat
+
+
+@dataclass
+class StaffFaultRun:
+    requests: int = 0
+    received: int = 0
+    delivered_once: int = 0
+    duplicated: int = 0
+    lost: int = 0
+    error_lines_naming_setting: int = 0
+    start_error_naming_setting: bool = False
+
+
+async def staff_400_check(base: Path, requests: int = 4) -> StaffFaultRun:
+    """The staff chat answers 400s: first STAFF_CHAT_ID names a chat Telegram does not know
+    ("chat not found"), then, after a restart with the right id, the group refuses with "not
+    enough rights" three times, with a SIGKILL in between. Every request must reach the staff
+    chat once, and the log must say what is wrong and how many requests wait."""
+    out = StaffFaultRun(requests=requests)
+    data_dir = base / "staff400" / "data"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with WatchedServer(token=TOKEN) as server:
+        server.add_chat(STAFF_CHAT, "group", title="Clinic staff")
+        wrong = STAFF_CHAT - 1
+        bot = BotProcess(server, data_dir, KEY_FILE=str(base / "staff400" / "data.key"), STAFF_CHAT_ID=str(wrong))
+        await asyncio.to_thread(bot.start)
+        out.start_error_naming_setting = any(
+            " ERROR " in line and "STAFF_CHAT_ID" in line for line in bot.output().splitlines()
+        )
+        chats = [FIRST_CHAT + 90_000 + n for n in range(requests)]
+        try:
+            for number, chat in enumerate(chats[: requests // 2]):  # while the id is wrong
+                await asyncio.to_thread(_up_to_consent, server, chat, f"Staff400 Patient {number}")
+                server.press_inline_button(chat, CB.buttons["agree"])
+            await asyncio.sleep(2.5)
+            await asyncio.to_thread(bot.kill)
+            bot.env["STAFF_CHAT_ID"] = str(STAFF_CHAT)
+            server.inject_fault(
+                "sendMessage", "http", count=3, chat_id=STAFF_CHAT, status=400,
+                description="Bad Request: not enough rights to send text messages to the chat",
+            )  # fmt: skip
+            await asyncio.to_thread(bot.start)
+            for number, chat in enumerate(chats[requests // 2 :], start=requests // 2):
+                await asyncio.to_thread(_up_to_consent, server, chat, f"Staff400 Patient {number}")
+                server.press_inline_button(chat, CB.buttons["agree"])
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                names = {m.name for m in staff_requests(server) if m.name.startswith("Staff400")}
+                if len(names) == requests:
+                    break
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(2.5)
+            out.received = sum(
+                1 for chat in chats if any(screen_of_flow(m) == "received" for m in server.bot_messages(chat))
+            )
+            counts = Counter(m.name for m in staff_requests(server) if m.name.startswith("Staff400"))
+            out.delivered_once = sum(1 for count in counts.values() if count == 1)
+            out.duplicated = sum(1 for count in counts.values() if count > 1)
+            out.lost = requests - len(counts)
+            out.error_lines_naming_setting = sum(
+                1
+                for line in bot.output().splitlines()
+                if " ERROR " in line and "STAFF_CHAT_ID" in line and "open request" in line
+            )
+        finally:
+            await asyncio.to_thread(bot.stop)
+    return out
+
+
+def staff_400_table(run: StaffFaultRun) -> str:
+    rows = [
+        ("staff 400s: requests (half while STAFF_CHAT_ID was wrong, half during 'not enough rights')",
+         f"{run.requests}"),
+        ("staff 400s: patients told 'received'", f"{run.received} / {run.requests}"),
+        ("staff 400s: wrong STAFF_CHAT_ID reported at start (getChat)",
+         "yes" if run.start_error_naming_setting else "no"),
+        ("staff 400s: ERROR lines naming STAFF_CHAT_ID and the open requests",
+         f"{run.error_lines_naming_setting}"),
+        ("staff 400s: delivered once / twice / never", f"{run.delivered_once} / {run.duplicated} / {run.lost}"),
+    ]
+    return "\n".join(["| metric | value |", "|---|---|"] + [f"| {name} | {value} |" for name, value in rows])
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -1365,6 +1555,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="10 patients, 5 kills")
     parser.add_argument("--no-start-checks", action="store_true", help="skip the DATA_DIR and full-disk checks")
     parser.add_argument("--no-rapid", action="store_true", help="skip the quick-fingers run (no kills)")
+    parser.add_argument("--no-backlog", action="store_true", help="skip the backlog and staff-chat 400 runs")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, bot log)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -1399,6 +1590,19 @@ async def main_async(args: argparse.Namespace, base: Path) -> int:
         burst = await staff_burst_check(base)
         print("\n## Many call-back requests at once, no kills\n")
         print(burst_table(burst))
+    backlog_ok = True
+    if not args.no_backlog:
+        backlog = await backlog_check(base, updates=300 if args.quick else 400)
+        print("\n## A backlog larger than the handler pool, then a SIGKILL\n")
+        print(backlog_table(backlog))
+        staff = await staff_400_check(base)
+        print("\n## The staff chat answering 400s (wrong STAFF_CHAT_ID, then 'not enough rights'), a SIGKILL between\n")
+        print(staff_400_table(staff))
+        backlog_ok = (
+            backlog.answered == backlog.updates
+            and backlog.requests_delivered_once == backlog.requests_in_backlog
+            and staff.delivered_once == staff.requests
+        )
     if not args.no_start_checks:
         confirmed = await confirmed_before_saved_check(base, trials=1 if args.quick else 2)
         print("\n## A kill right after the bot confirmed an update it had not saved yet\n")
@@ -1410,6 +1614,7 @@ async def main_async(args: argparse.Namespace, base: Path) -> int:
         and result.duplicate_staff + result.duplicate_rows + result.duplicate_finals == 0
         and result.integrity == "ok"
         and not result.other_errors
+        and backlog_ok
     )
     return 0 if ok else 1
 

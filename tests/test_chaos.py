@@ -18,7 +18,7 @@ from bot.store import Store
 from bot.telegram_app import TelegramBot
 from tests.conftest import run_module, table_row
 
-TIMEOUT_SECONDS = 150
+TIMEOUT_SECONDS = 300
 KINDS_OF_DUPLICATES = "duplicated staff messages / request rows / final replies"
 
 
@@ -55,6 +55,24 @@ def test_kills_lose_and_duplicate_nothing(quick_run: str) -> None:
     assert row(quick_run, "other validation errors") == "0", quick_run
     # Presses handled just before a kill are answered after the restart (redelivered or not).
     assert row(quick_run, "button presses never answered (of them: handled)").endswith("(0)"), quick_run
+
+
+def test_a_backlog_beyond_the_handler_pool_loses_nothing_across_a_kill(quick_run: str) -> None:
+    """Issue 10: with more updates queued than handlers run at once, a SIGKILL after Telegram
+    was told they arrived used to lose the ones no handler had started."""
+    queued = int(row(quick_run, "backlog: updates queued at once (handler pool: 256)"))
+    assert queued > 256, quick_run
+    assert row(quick_run, "backlog: all confirmed to Telegram before the SIGKILL") == "yes", quick_run
+    assert row(quick_run, "backlog: patients answered after the restart") == f"{queued} / {queued}", quick_run
+    assert row(quick_run, "backlog: requests in the backlog delivered to staff once") == "3 / 3", quick_run
+    assert row(quick_run, "backlog: requests delivered twice") == "0", quick_run
+
+
+def test_staff_chat_400s_lose_no_request(quick_run: str) -> None:
+    assert row(quick_run, "staff 400s: patients told 'received'") == "4 / 4", quick_run
+    assert row(quick_run, "staff 400s: delivered once / twice / never") == "4 / 0 / 0", quick_run
+    assert row(quick_run, "staff 400s: wrong STAFF_CHAT_ID reported at start (getChat)") == "yes", quick_run
+    assert int(row(quick_run, "staff 400s: ERROR lines naming STAFF_CHAT_ID and the open requests")) >= 1
 
 
 def test_full_disk_is_survived(quick_run: str) -> None:
