@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import string
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +187,7 @@ class Entry:
     menu: bool
     file: str
     offers: tuple[str, ...] = ()  # next steps shown as buttons: "selfcheck", "book"
+    subject: str | None = None  # entries sharing a subject are neighbours: never a "did you mean" pair
 
     @property
     def answers_from_article(self) -> bool:
@@ -342,6 +344,23 @@ def _format_escaped(template: str, values: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True)
+class MatchingSpec:
+    """matching.yaml: how the matcher finds the question in a message, and its own texts."""
+
+    question_words: frozenset[str] = frozenset()
+    lead_ins: frozenset[str] = frozenset()
+    texts: Mapping[str, str] = field(default_factory=dict)  # partial, partial_general
+
+    def text(self, key: str, **values: str) -> str:
+        """A text with {placeholders} filled; the patient's own words are escaped."""
+        return _format_escaped(self.texts[key], values)
+
+
+MATCHING_TEXT_KEYS = frozenset({"partial", "partial_general"})
+MATCHING_PLACEHOLDERS = {"partial": frozenset({"topic"})}
+
+
+@dataclass(frozen=True)
 class Knowledge:
     entries: Mapping[str, Entry]
     settings: ClinicSettings
@@ -352,6 +371,7 @@ class Knowledge:
     language: Language
     callback: CallbackTexts
     warnings: tuple[str, ...] = field(default=())
+    matching: MatchingSpec = field(default_factory=MatchingSpec)
 
 
 # --------------------------------------------------------------------------- loading helpers
@@ -521,6 +541,7 @@ def _load_settings(root: Path, overrides: Mapping[str, str], report: _Report) ->
 def _load_entries(root: Path, values: Mapping[str, str], sources: tuple[str, ...], report: _Report) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     named: set[str] = set()
+    subjects: Counter[str] = Counter()
     files = sorted((root / "entries").glob("*.yaml"))
     if not files:
         report.add(root / "entries", "no *.yaml files with entries")
@@ -537,6 +558,8 @@ def _load_entries(root: Path, values: Mapping[str, str], sources: tuple[str, ...
         for index, raw in enumerate(data["entries"]):
             if isinstance(raw, dict) and isinstance(raw.get("id"), str):
                 named.add(raw["id"])  # an entry with problems still exists for follow-ups
+                if isinstance(raw.get("subject"), str):
+                    subjects[raw["subject"]] += 1
             entry = _load_entry(raw, kind, file, index, values, sources, report)
             if entry is None:
                 continue
@@ -551,7 +574,26 @@ def _load_entries(root: Path, values: Mapping[str, str], sources: tuple[str, ...
                 report.add(Path(entry.file), f"'{target}' is not an entry id", entry.id, "follow_ups")
             elif target == entry.id:
                 report.add(Path(entry.file), "an entry cannot follow up itself", entry.id, "follow_ups")
+    _check_subjects(entries, subjects, report)
     return entries
+
+
+def _check_subjects(entries: Mapping[str, Entry], subjects: Counter[str], report: _Report) -> None:
+    """A subject names neighbours that are answered best-first instead of asked about, so it
+    needs two entries at least, of one kind: an article answer never stands in for small talk
+    or for "the article does not cover this"."""
+    groups: dict[str, list[Entry]] = {}
+    for entry in entries.values():
+        if entry.subject is not None:
+            groups.setdefault(entry.subject, []).append(entry)
+    for subject, members in groups.items():
+        if subjects[subject] < 2:
+            report.add(Path(members[0].file), f"'{subject}' is used by no other entry", members[0].id, "subject")
+        if len({entry.kind for entry in members} - {"article", "clinic"}) + bool(
+            {entry.kind for entry in members} & {"article", "clinic"}
+        ) > 1:
+            names = ", ".join(f"{entry.id} ({entry.kind})" for entry in members)
+            report.add(Path(members[0].file), f"'{subject}' mixes kinds of entries: {names}", members[0].id, "subject")
 
 
 def _load_entry(
@@ -576,6 +618,7 @@ def _load_entry(
         "menu": bool,
         "source": str,
         "offers": list,
+        "subject": str,
     }
     if kind == "article":
         required["source"] = str
@@ -598,6 +641,9 @@ def _load_entry(
     for offer in offers:
         if offer not in ENTRY_OFFERS:
             report.add(file, f"'{offer}' is not one of {', '.join(ENTRY_OFFERS)}", name, "offers")
+    subject = raw.get("subject")
+    if subject is not None and (not _ID_PATTERN.fullmatch(subject) or len(subject) > MAX_ID_CHARS):
+        report.add(file, f"use a-z, 0-9 and _, at most {MAX_ID_CHARS} characters", name, "subject")
     source = raw.get("source")
     if source is not None and source not in sources:
         report.add(file, f"'{source}' is not a section listed in ui.yaml sources", name, "source")
@@ -619,6 +665,7 @@ def _load_entry(
         menu=bool(raw.get("menu", False)),
         file=str(file.relative_to(report.root.parent)),
         offers=offers,
+        subject=subject,
     )
 
 
@@ -958,6 +1005,19 @@ def _load_callback(root: Path, values: Mapping[str, str], report: _Report) -> Ca
     return CallbackTexts(texts, buttons, staff)
 
 
+def _load_matching(root: Path, values: Mapping[str, str], report: _Report) -> MatchingSpec:
+    file = root / "matching.yaml"
+    data = _read_mapping(file, report)
+    if not _check_fields(data, {"question_words": list, "lead_ins": list, "texts": dict}, {}, report, file):
+        return MatchingSpec()
+    texts = _load_text_table(data["texts"], MATCHING_TEXT_KEYS, file, "texts", values, report, MATCHING_PLACEHOLDERS)
+
+    def words(name: str) -> frozenset[str]:
+        return frozenset(word.lower() for word in _string_list(data.get(name), report, file, None, name))
+
+    return MatchingSpec(words("question_words"), words("lead_ins"), texts)
+
+
 def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Knowledge:
     """Load and validate every file under `root`; raise ContentError listing all problems."""
     root = root.resolve()
@@ -976,6 +1036,7 @@ def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Kn
     triage = _load_triage(root, language.code, safety, report)
     selfcheck = _load_selfcheck(root, values, report)
     callback = _load_callback(root, values, report)
+    matching = _load_matching(root, values, report)
     if report.problems:
         raise ContentError(report.problems)
     warnings = tuple(
@@ -983,4 +1044,4 @@ def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Kn
         f"'{getattr(settings, name)}'; set {SETTING_ENV[name]} in .env"
         for name in settings.placeholders
     )
-    return Knowledge(entries, settings, safety[0], triage, selfcheck, ui, language, callback, warnings)
+    return Knowledge(entries, settings, safety[0], triage, selfcheck, ui, language, callback, warnings, matching)

@@ -50,8 +50,12 @@ CLOSENESS_MAX_CHARS = 160  # longer messages are stories: wording similarity say
 STOP_WORD_SHARE = 0.3  # a stop word in a synonym phrase counts this share of the rarest word
 PRECISION_SHARE = 0.4  # how much an example loses for message words it does not explain
 STORY_WORDS = 10  # beyond this many distinct words, unknown words count less and less
+SMALLTALK_SHARE = 0.6  # small talk wins in full only when at least this share of the message is small talk
+NEAR_VERBATIM = 0.9  # closeness at which a short message is taken as that entry's own wording
+VERBATIM_LEAD = 0.05  # ... provided no other entry is about as close
+NEIGHBOUR_SHARE = 0.75  # a same-subject runner-up this close to the best is offered as a button
 
-Outcome = Literal["answer", "did_you_mean", "fallback"]
+Outcome = Literal["answer", "did_you_mean", "partial", "fallback"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,9 @@ class MatchResult:
     """What the matcher decided, with the scores behind it."""
 
     outcome: Outcome
-    candidates: tuple[Candidate, ...]  # best first, at most 3
+    candidates: tuple[Candidate, ...]  # best first, at most 3; for "did you mean", one per subject
+    neighbours: tuple[str, ...] = ()  # same-subject entries to offer first as follow-ups of an answer
+    missing: str | None = None  # "partial": the patient's word for what the article does not cover
 
     @property
     def best(self) -> Candidate | None:
@@ -89,6 +95,7 @@ class _IndexedEntry:
         synonyms: list[tuple[str, ...]],
     ):
         self.entry = entry
+        self.subject = entry.subject or entry.id
         self.raw_examples = examples  # (content words, all words) of each example
         self.synonyms = synonyms
         self.bag: frozenset[str] = frozenset(w for content, _ in examples for w in content)
@@ -103,30 +110,42 @@ class _IndexedEntry:
         )
         self.texts = tuple(example.text for example in self.examples)
 
-    def score(self, message: _Message, coverage: float, synonym_hits: float, idf: dict[str, float]) -> float:
-        """This entry's 0-100 score for the message, given the first-pass coverage."""
+    def score(
+        self, message: _Message, coverage: float, synonym_hits: float, idf: dict[str, float]
+    ) -> tuple[float, float]:
+        """This entry's 0-100 score for the message, given the first-pass coverage, and how close
+        the message's wording is to its nearest example (0-1)."""
         example = 0.0
+        weights = message.weights
         for candidate in self.examples:
             shared = candidate.words & message.word_set
             if shared:
-                weight = sum(idf[w] for w in shared)
+                weight = sum(idf[w] * weights.get(w, 1.0) for w in shared)
                 recall = weight / candidate.weight  # how much of the example the message says
                 precision = weight / message.weight  # how much of the message the example says
                 example = max(example, recall * (1 - PRECISION_SHARE + PRECISION_SHARE * precision))
         evidence = min(1.0, SYNONYM_HIT * synonym_hits)
+        closeness = 0.0
         if message.text and self.texts and len(message.text) <= CLOSENESS_MAX_CHARS:
             # Near-verbatim examples win even when the message is long: "how do I know if my
             # back pain is from stress" must go to the entry that has exactly that question.
             nearest = process.extractOne(message.text, self.texts, scorer=fuzz.ratio)
-            evidence = max(evidence, nearest[1] / 100)
+            closeness = nearest[1] / 100
+            evidence = max(evidence, closeness)
+        share = 1.0
+        if self.entry.kind == "smalltalk":
+            # "since I started taking care of my mother..." is not a goodbye: small talk wins
+            # only in proportion to how much of the message is small talk.
+            share = min(1.0, message.smalltalk_share / SMALLTALK_SHARE)
         if not message.content:  # "see you", "who are you": only the wording can decide
-            return 100 * evidence
+            return share * 100 * evidence, closeness
         bonus = 0.0
         if self.entry.kind == "out_of_scope" and synonym_hits:
             # "yoga while pregnant", "pills for insomnia": when the message names a topic the
             # article does not cover, honestly saying so beats answering the part it does.
             bonus = OUT_OF_SCOPE_BONUS * min(1.0, synonym_hits)
-        return bonus + 100 * (WEIGHT_COVERAGE * coverage + WEIGHT_EXAMPLE * example + WEIGHT_EVIDENCE * evidence)
+        total = bonus + 100 * (WEIGHT_COVERAGE * coverage + WEIGHT_EXAMPLE * example + WEIGHT_EVIDENCE * evidence)
+        return share * total, closeness
 
 
 @dataclass(frozen=True)
@@ -134,8 +153,10 @@ class _Message:
     tokens: tuple[str, ...]
     content: tuple[str, ...]
     word_set: frozenset[str]
-    text: str  # all words, for closeness to short examples
+    text: str  # the words of its question part, for closeness to short examples
     weight: float  # IDF weight of its content words, unknown words included
+    weights: dict[str, float]  # each content word's weight: narrative around the question counts less
+    smalltalk_share: float  # how much of the message (by weight) is small talk
 
 
 class Matcher:
@@ -172,6 +193,11 @@ class Matcher:
                 weight = sum(self.idf.get(w, STOP_WORD_SHARE * self.unknown_idf) for w in phrase)
                 strength = min(1.0, weight / self.unknown_idf)
                 self.synonym_index[phrase[0]].append((number, phrase, strength))
+        # The words small talk uses ("hi", "thanks", "bye", "bot"): the share of a message they
+        # make up says whether it is small talk or a question with a greeting in front.
+        self.smalltalk_words = frozenset(
+            word for indexed in self.entries if indexed.entry.kind == "smalltalk" for word in indexed.bag
+        )
 
     @staticmethod
     def vocabulary(entries: Iterable[Entry]) -> list[str]:
@@ -195,23 +221,42 @@ class Matcher:
 
     def match_tokens(self, tokens: Sequence[str]) -> MatchResult:
         """Match already normalised words (triage and matching share one normalisation)."""
+        return self.match_parts(((tokens, 1.0),))
+
+    def match_parts(self, parts: Sequence[tuple[Sequence[str], float]]) -> MatchResult:
+        """Match a message given as weighted parts (sentences): in a long story the question
+        sentence counts in full and the narrative around it less (see `bot.focus`)."""
+        tokens = [word for words, _ in parts for word in words]
+        weights: dict[str, float] = {}
+        focus: list[str] = []
+        for words, share in parts:
+            for word in self._content(words):
+                weights[word] = max(weights.get(word, 0.0), share)
+            if share >= 1.0:
+                focus.extend(words)
         content = tuple(self._content(tokens))
         unique = list(dict.fromkeys(content))
         known = [word for word in unique if word in self.idf]
-        synonym_hits = self._synonym_hits([stem(word) for word in tokens])
+        synonym_hits = self._synonym_hits(parts)
         if not known and not synonym_hits and len(tokens) > CLOSENESS_MAX_WORDS:
             return MatchResult("fallback", ())
         # Words no entry knows ("headaches", "mattress") lower every entry's coverage: the
         # message is about something else. In long stories most words are unknown, so their
         # weight fades with length and the buried question still decides.
-        unknown = len(unique) - len(known)
-        fade = min(1.0, STORY_WORDS / max(1, len(unique)))
-        total_weight = sum(self.idf[word] for word in known) + unknown * self.unknown_idf * fade
-        total_weight = total_weight or 1.0
-        message = _Message(tuple(tokens), content, frozenset(content), " ".join(tokens), total_weight)
+        unknown = [word for word in unique if word not in self.idf]
+        fade = min(1.0, STORY_WORDS / max(1.0, sum(weights.values())))
+        unknown_weight = sum(weights[word] for word in unknown) * self.unknown_idf * fade
+        known_weight = sum(self.idf[word] * weights[word] for word in known)
+        total_weight = known_weight + unknown_weight or 1.0
+        small = sum(self.idf[word] * weights[word] for word in known if word in self.smalltalk_words)
+        smalltalk_share = small / known_weight if known_weight else 1.0  # over the words the bot knows
+        text = " ".join(focus or tokens)
+        message = _Message(
+            tuple(tokens), content, frozenset(content), text, total_weight, weights, smalltalk_share
+        )
         coverage: dict[int, float] = defaultdict(float)
         for word in known:
-            weight = self.idf[word] / total_weight
+            weight = self.idf[word] * weights[word] / total_weight
             for number in self.postings[word]:
                 coverage[number] += weight
         for number in synonym_hits:
@@ -221,32 +266,64 @@ class Matcher:
         shortlist = heapq.nlargest(
             SHORTLIST, coverage, key=lambda n: coverage[n] + SYNONYM_HIT * synonym_hits.get(n, 0)
         )
-        scored = sorted(
-            (
-                Candidate(
-                    self.entries[n].entry.id,
-                    round(self.entries[n].score(message, coverage[n], synonym_hits.get(n, 0), self.idf), 1),
-                )
-                for n in shortlist
-            ),
-            key=lambda candidate: -candidate.score,
-        )[:3]
-        return MatchResult(_decide(scored), tuple(scored))
+        scored: list[tuple[float, float, int]] = []
+        for number in shortlist:
+            hits = synonym_hits.get(number, 0)
+            score, closeness = self.entries[number].score(message, coverage[number], hits, self.idf)
+            scored.append((round(score, 1), closeness, number))
+        scored.sort(key=lambda item: -item[0])
+        return self._decide(scored)
 
-    def _synonym_hits(self, tokens: Sequence[str]) -> dict[int, float]:
-        """Summed strength of the synonyms of each entry found in the (stemmed) message."""
+    def _decide(self, scored: Sequence[tuple[float, float, int]]) -> MatchResult:
+        """Answer when one subject clearly wins; "did you mean" only between different subjects.
+
+        Neighbours on one subject ("Can stress cause back pain?" / "How stress causes pain") do
+        not compete: the best is answered and the other offered as a follow-up button."""
+        if not scored or scored[0][0] < SUGGEST_THRESHOLD:
+            return MatchResult("fallback", self._candidates(scored[:3]))
+        best_score, _, best = scored[0]
+        subject = self.entries[best].subject
+        # A short message that is almost one entry's own wording (its title, an example) is
+        # that entry, whatever the scores of its neighbours.
+        closest = max(scored, key=lambda item: item[1])
+        if closest[1] >= NEAR_VERBATIM and all(
+            item[1] < closest[1] - VERBATIM_LEAD for item in scored if item[2] != closest[2]
+        ):
+            return self._answer(closest, scored)
+        rival = next((item[0] for item in scored if self.entries[item[2]].subject != subject), 0.0)
+        if best_score >= ANSWER_THRESHOLD and best_score - rival >= MARGIN:
+            return self._answer(scored[0], scored)
+        seen: set[str] = set()
+        distinct = []
+        for item in scored:
+            if self.entries[item[2]].subject not in seen:
+                seen.add(self.entries[item[2]].subject)
+                distinct.append(item)
+        return MatchResult("did_you_mean", self._candidates(distinct[:3]))
+
+    def _answer(self, chosen: tuple[float, float, int], scored: Sequence[tuple[float, float, int]]) -> MatchResult:
+        subject = self.entries[chosen[2]].subject
+        neighbours = tuple(
+            self.entries[number].entry.id
+            for score, _, number in scored
+            if number != chosen[2]
+            and self.entries[number].subject == subject
+            and score >= NEIGHBOUR_SHARE * chosen[0]
+        )
+        ordered = [chosen, *(item for item in scored if item[2] != chosen[2])]
+        return MatchResult("answer", self._candidates(ordered[:3]), neighbours[:2])
+
+    def _candidates(self, scored: Iterable[tuple[float, float, int]]) -> tuple[Candidate, ...]:
+        return tuple(Candidate(self.entries[number].entry.id, score) for score, _, number in scored)
+
+    def _synonym_hits(self, parts: Sequence[tuple[Sequence[str], float]]) -> dict[int, float]:
+        """Summed strength of the synonyms of each entry found in the (stemmed) message, each
+        found in a narrative sentence counting at that sentence's share."""
         hits: dict[int, float] = defaultdict(float)
-        for start, word in enumerate(tokens):
-            for number, phrase, strength in self.synonym_index.get(word, ()):
-                if tuple(tokens[start : start + len(phrase)]) == phrase:
-                    hits[number] += strength
+        for words, share in parts:
+            stems = [stem(word) for word in words]
+            for start, word in enumerate(stems):
+                for number, phrase, strength in self.synonym_index.get(word, ()):
+                    if tuple(stems[start : start + len(phrase)]) == phrase:
+                        hits[number] += strength * share
         return hits
-
-
-def _decide(scored: Sequence[Candidate]) -> Outcome:
-    if not scored or scored[0].score < SUGGEST_THRESHOLD:
-        return "fallback"
-    second = scored[1].score if len(scored) > 1 else 0.0
-    if scored[0].score >= ANSWER_THRESHOLD and scored[0].score - second >= MARGIN:
-        return "answer"
-    return "did_you_mean"

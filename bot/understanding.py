@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot import focus
 from bot.content import Knowledge
 from bot.language import language_module
 from bot.matcher import Matcher, MatchResult
@@ -37,17 +38,26 @@ class Understander:
         vocabulary = Matcher.vocabulary(knowledge.entries.values()) + self.triage.vocabulary()
         self.lexicon = Lexicon(knowledge.language, vocabulary, keep_prefixes=self.triage.prefixes())
         self.matcher = Matcher(knowledge.entries.values(), self.lexicon)
+        self.question_words = knowledge.matching.question_words
+        self.lead_ins = knowledge.matching.lead_ins
 
     def understand(self, text: str, max_match_chars: int | None = None) -> Understanding:
         """Triage on the whole message; matching too unless triage raised an alarm."""
-        sentences = [self.lexicon.tokens(sentence) for sentence in self.language.sentences(text)]
+        pieces = focus.split(self.language.sentence_end, text)
+        sentences = [self.lexicon.tokens(sentence) for sentence, _ in pieces]
         triage = self.triage.assess(sentences)
         if triage is not None and triage.alarms:
             return Understanding(triage, None)
         if max_match_chars is not None and len(text) > max_match_chars:
             return Understanding(triage, self.match(text[:max_match_chars]))
-        return Understanding(triage, self.matcher.match_tokens([word for words in sentences for word in words]))
+        return Understanding(triage, self._match_sentences(sentences, [mark for _, mark in pieces]))
 
     def match(self, text: str) -> MatchResult:
         """Matching alone: for a message whose safety question the patient has answered "No"."""
-        return self.matcher.match_tokens(self.lexicon.tokens(text))
+        pieces = focus.split(self.language.sentence_end, text)
+        sentences = [self.lexicon.tokens(sentence) for sentence, _ in pieces]
+        return self._match_sentences(sentences, [mark for _, mark in pieces])
+
+    def _match_sentences(self, sentences: list[list[str]], marks: list[str]) -> MatchResult:
+        """Matching on the question part: the story around it counts less (`bot.focus`)."""
+        return self.matcher.match_parts(focus.weigh(sentences, marks, self.question_words, self.lead_ins))
