@@ -188,6 +188,7 @@ class Entry:
     file: str
     offers: tuple[str, ...] = ()  # next steps shown as buttons: "selfcheck", "book"
     subject: str | None = None  # entries sharing a subject are neighbours: never a "did you mean" pair
+    near_miss: bool = False  # out of scope: next to an article topic, a partial answer names what is missing
 
     @property
     def answers_from_article(self) -> bool:
@@ -242,6 +243,8 @@ class SafetyConcept:
     history_counts: bool  # a past occurrence is itself the red flag (cancer, steroids)
     reply: str | None  # a special reply instead of the level's (e.g. an overdose taken)
     across_sentences: bool = False  # clues may sit in different sentences ("I'm 78. It started...")
+    only_negated: bool = False  # counts only when negated: "I can't see any reason to live"
+    info_only: bool = False  # a question about warning signs: they are given, never an alarm
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,8 @@ class ContextRule:
     after: tuple[str, ...]
     levels: tuple[str, ...]
     max_scope: int
+    crosses: tuple[str, ...] = ()  # terminators this kind's scope runs through ("fever, but fine now")
+    concepts: tuple[str, ...] = ()  # only these concepts (empty: all of the levels)
 
 
 @dataclass(frozen=True)
@@ -619,6 +624,7 @@ def _load_entry(
         "source": str,
         "offers": list,
         "subject": str,
+        "near_miss": bool,
     }
     if kind == "article":
         required["source"] = str
@@ -644,6 +650,8 @@ def _load_entry(
     subject = raw.get("subject")
     if subject is not None and (not _ID_PATTERN.fullmatch(subject) or len(subject) > MAX_ID_CHARS):
         report.add(file, f"use a-z, 0-9 and _, at most {MAX_ID_CHARS} characters", name, "subject")
+    if raw.get("near_miss") and kind != "out_of_scope":
+        report.add(file, "only out_of_scope entries can be near misses", name, "near_miss")
     source = raw.get("source")
     if source is not None and source not in sources:
         report.add(file, f"'{source}' is not a section listed in ui.yaml sources", name, "source")
@@ -666,6 +674,7 @@ def _load_entry(
         file=str(file.relative_to(report.root.parent)),
         offers=offers,
         subject=subject,
+        near_miss=bool(raw.get("near_miss", False)),
     )
 
 
@@ -794,7 +803,9 @@ def _load_safety(
     buttons = _load_text_table(
         data["buttons"], frozenset({"yes", "no"}), file, "buttons", values, report, max_chars=MAX_TITLE_CHARS
     )
-    texts = _load_text_table(data["texts"], frozenset({"after_no", "info"}), file, "texts", values, report)
+    keys = frozenset({"after_no", "info", "crisis_info"})
+    texts = _load_text_table(data["texts"], keys, file, "texts", values, report, {"crisis_info": extra})
+    texts = {key: text.replace("{help_lines}", lines) for key, text in texts.items()}
     return levels, replies, questions, buttons, texts
 
 
@@ -810,6 +821,8 @@ CONTEXT_KINDS = (
     "pain",
     "not_patient",
     "intentional",
+    "negative",
+    "resolved",
 )
 
 
@@ -862,6 +875,8 @@ def _load_triage(
             "reply": str,
             "note": str,
             "across_sentences": bool,
+            "only_negated": bool,
+            "info_only": bool,
         }
         for index, raw in enumerate(data["concepts"]):
             where = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
@@ -904,6 +919,8 @@ def _load_triage(
                     bool(raw.get("history_counts", False)),
                     special,
                     bool(raw.get("across_sentences", False)),
+                    bool(raw.get("only_negated", False)),
+                    bool(raw.get("info_only", False)),
                 )
             )
     if not concepts:
@@ -916,7 +933,16 @@ def _load_triage(
     if _check_fields(data, fields, {}, report, file):
         for index, raw in enumerate(data["context"]):
             where = f"context[{index}]"
-            optional = {"cues": list, "before": list, "after": list, "levels": list, "max_scope": int, "note": str}
+            optional = {
+                "cues": list,
+                "before": list,
+                "after": list,
+                "levels": list,
+                "max_scope": int,
+                "note": str,
+                "crosses": list,
+                "concepts": list,
+            }
             if not _check_fields(raw, {"kind": str}, optional, report, file, where):
                 continue
             if raw["kind"] not in CONTEXT_KINDS:
@@ -938,8 +964,14 @@ def _load_triage(
                     tuple(p.lower() for p in lists["after"]),
                     levels,
                     int(raw.get("max_scope", 12)),
+                    tuple(word.lower() for word in _string_list(raw.get("crosses"), report, file, where, "crosses")),
+                    _string_list(raw.get("concepts"), report, file, where, "concepts"),
                 )
             )
+    known = {concept.id for concept in concepts}
+    for index, rule in enumerate(context):
+        for unknown in sorted(set(rule.concepts) - known):
+            report.add(file, f"names no concept of triage/concepts.yaml: '{unknown}'", f"context[{index}]", "concepts")
     phrase_lists = {
         name: tuple(p.lower() for p in _string_list(data.get(name), report, file, None, name))
         for name in ("terminators", "pseudo_triggers", "idioms")

@@ -14,7 +14,7 @@ from dataclasses import replace
 from bot.actions import SafetyAnswer
 from bot.callback_flow import FlowResult
 from bot.content import Knowledge
-from bot.replies import Button, Event, Reply
+from bot.replies import Button, Event, Keyboard, Reply
 from bot.state import ConversationState, SafetyQuestionPending
 from bot.triage import TriageResult
 
@@ -63,9 +63,11 @@ class SafetyFlow:
         result = FlowResult(replace(state, safety=None), (thanks,), events=(Event("safety_answer", {"answer": "no"}),))
         return result, pending.text
 
-    def info(self, state: ConversationState, menu: tuple[tuple[Button, ...], ...]) -> FlowResult:
-        """A question about warning signs ("what if my legs go numb?"): the signs and 119."""
-        return FlowResult(state, (Reply(self.spec.texts["info"], menu),), events=(Event("warning_signs"),))
+    def info(self, state: ConversationState, result: TriageResult, menu: Keyboard) -> FlowResult:
+        """A question about warning signs ("what if my legs go numb?"): the signs and 119; a
+        question about suicide ("what number should someone call?"): the help lines."""
+        key = "crisis_info" if result.level == "crisis" else "info"
+        return FlowResult(state, (Reply(self.spec.texts[key], menu),), events=(Event("warning_signs"),))
 
     def _reply(self, level: str, special: str | None, about_other: bool) -> Reply:
         if special is not None and special in self.spec.replies:

@@ -225,6 +225,8 @@ class _Trigger:
     after: bool  # the cue follows the finding (scope runs backwards)
     levels: frozenset[str]
     max_scope: int
+    crosses: frozenset[str]  # terminators the scope runs through
+    concepts: frozenset[str]  # the concepts it applies to (empty: all)
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,7 @@ class _SentenceContext:
     """Where, in one sentence, each kind of context cue and each boundary sits."""
 
     triggers: tuple[tuple[_Trigger, Span], ...]
-    terminators: tuple[int, ...]  # token positions that end any scope ("but", "now")
+    terminators: tuple[tuple[int, str], ...]  # where scopes end ("but", "now"), with the word
     subjects: tuple[int, ...]  # positions of subject words ("I", "he"): a new clause
 
 
@@ -359,7 +361,9 @@ class Triage:
         ]
         trigger_spans = [span for _, span in triggers]
         terminators = tuple(
-            start for start, end in found.get(self.terminators.id, ()) if not _overlaps((start, end), trigger_spans)
+            (start, tokens[start])
+            for start, end in found.get(self.terminators.id, ())
+            if not _overlaps((start, end), trigger_spans)
         )
         subjects = tuple(i for i, word in enumerate(tokens) if word in self.language.clause_subjects)
         return _SentenceContext(tuple(triggers), terminators, subjects)
@@ -369,12 +373,13 @@ class Triage:
 
     def _kinds(self, finding: _Finding, context: _SentenceContext) -> set[str]:
         """The context kinds whose trigger scope covers any part of the finding."""
-        level = finding.concept.spec.level
+        level, concept = finding.concept.spec.level, finding.concept.spec.id
         kinds = set()
         for trigger, cue in context.triggers:
             if (
                 trigger.kind not in kinds
                 and (not trigger.levels or level in trigger.levels)
+                and (not trigger.concepts or concept in trigger.concepts)
                 and any(self._in_scope(trigger, cue, part, context) for part in finding.parts)
             ):
                 kinds.add(trigger.kind)
@@ -394,7 +399,7 @@ class Triage:
             return False
         # A terminator inside the gap ends the scope; so does a new subject for the kinds bound
         # to a clause, except one right after the cue ("if I can't pee" is still "if").
-        if any(gap[0] <= b < gap[1] for b in context.terminators):
+        if any(gap[0] <= b < gap[1] and word not in trigger.crosses for b, word in context.terminators):
             return False
         if trigger.kind in _CLAUSE_BOUND_KINDS:
             return not any(gap[0] < b < gap[1] or (trigger.after and b == gap[0]) for b in context.subjects)
@@ -410,6 +415,12 @@ class Triage:
     ) -> TriageResult | None:
         spec = finding.concept.spec
         kinds = self._kinds(finding, context)
+        if spec.info_only:
+            return None if kinds & _DROP_KINDS else TriageResult(spec.level, spec.id, "info")
+        if spec.only_negated:
+            if "negative" not in kinds:
+                return None  # "I want to live without this pain"
+            kinds -= {"negative", "negated"}  # "I can't see any reason to live"
         if kinds & _DROP_KINDS:
             return None
         other = "other_person" in kinds or (someone_else and not _first_person(tokens))
@@ -419,15 +430,17 @@ class Triage:
             if spec.history_counts:
                 if not their_pain:
                     return None  # "my mother had breast cancer", and nothing about her pain now
+                # "Mum had breast cancer and now her back hurts": her history, her pain.
+                return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=True)
             elif past or ("their_past" in kinds and "recent" not in kinds):
                 return None  # someone else's past: "my boss had bladder problems after surgery"
+        if crisis and "resolved" in kinds:
+            return None  # "suicidal thoughts in my twenties, but I've been well for ten years"
         if past and not spec.history_counts:
             # A crisis in the past is still worth one question; a resolved red flag is not.
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if crisis and spec.ask else None
         if "hypothetical" in kinds:
-            if crisis:
-                return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if spec.ask else None
-            return TriageResult(spec.level, spec.id, "info")
+            return TriageResult(spec.level, spec.id, "info")  # the warning signs, or the help lines
         if not finding.strong:
             if spec.ask is None:
                 return None
@@ -471,12 +484,10 @@ def _compile_triggers(rules: Iterable[ContextRule], language: LanguageModule, in
     for rule in rules:
         levels = frozenset(rule.levels)
         default_after = language.cue_position == "after"
-        if rule.cues:
-            yield _Trigger(rule.kind, index.add(rule.cues), default_after, levels, rule.max_scope)
-        if rule.before:
-            yield _Trigger(rule.kind, index.add(rule.before), False, levels, rule.max_scope)
-        if rule.after:
-            yield _Trigger(rule.kind, index.add(rule.after), True, levels, rule.max_scope)
+        crosses, concepts = frozenset(rule.crosses), frozenset(rule.concepts)
+        for phrases, after in ((rule.cues, default_after), (rule.before, False), (rule.after, True)):
+            if phrases:
+                yield _Trigger(rule.kind, index.add(phrases), after, levels, rule.max_scope, crosses, concepts)
 
 
 def _overlaps(span: Span, others: Iterable[Span]) -> bool:
