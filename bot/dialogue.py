@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from bot.actions import CallbackChoice, SafetyAnswer, SelfCheckAnswer, ShowAnswer, Simple, decode
 from bot.callback_flow import CallbackFlow, FlowResult
 from bot.content import Entry, Knowledge
+from bot.matcher import MatchResult
 from bot.replies import Button, Effect, Event, Keyboard, Reply, UserInput
 from bot.safety_flow import SafetyFlow
 from bot.selfcheck import SelfCheck
@@ -22,6 +23,7 @@ from bot.understanding import Understander, Understanding
 
 MAX_MATCH_CHARS = 1000  # long stories are matched on their start; triage reads everything
 MAX_SUGGESTIONS = 2
+MAX_FOLLOW_UPS = 4  # an answer's follow-up buttons: same-subject neighbours first, then its own
 SUGGESTION_SHARE = 0.6  # a second suggestion must score at least this share of the best
 DEEP_LINKS = ("selfcheck", "book")
 
@@ -91,7 +93,7 @@ class Dialogue:
         if triage is not None and triage.action == "ask":
             return self._flow(self.safety.ask(state, triage, text[:MAX_MATCH_CHARS]))
         if triage is not None and triage.action == "info":
-            return self._flow(self.safety.info(state, self._menu_only()))
+            return self._flow(self.safety.info(state, triage, self._menu_only()))
         if state.callback is not None and (flow := self.callback.typed(state, text)) is not None:
             return self._flow(flow)
         if state.selfcheck is not None and (choice := self._typed_choices.get(normalise(text))):
@@ -109,7 +111,9 @@ class Dialogue:
         if match.outcome == "answer" and match.best is not None:
             entry = self.knowledge.entries[match.best.entry_id]
             event = Event("answered", {"entry": entry.id, "score": match.best.score})
-            return Turn(self._with_prefix(prefix, self.answer(entry)), state, events=(event,))
+            return Turn(self._with_prefix(prefix, self.answer(entry, match.neighbours)), state, events=(event,))
+        if match.outcome == "partial" and match.best is not None:
+            return self._partial(state, text, match, prefix)
         if match.outcome == "did_you_mean" and match.best is not None:
             best = match.best.score
             suggestions = [
@@ -126,6 +130,18 @@ class Dialogue:
         event = Event("unanswered", {"text": text[:MAX_MATCH_CHARS], "score": score})
         reply = Reply(self.ui.texts["fallback"], self.main_menu())
         return Turn(self._with_prefix(prefix, (reply,)), state, events=(event,))
+
+    def _partial(self, state: ConversationState, text: str, match: MatchResult, prefix: str) -> Turn:
+        """A near miss: say what the article does not cover, in the patient's own word, then
+        offer the related entries as buttons (nothing from the article is passed off as the answer)."""
+        matching = self.knowledge.matching
+        word = match.missing or ""
+        reply_text = matching.text("partial", topic=word) if word else matching.text("partial_general")
+        related = [self.knowledge.entries[c.entry_id] for c in match.candidates if c.entry_id in self.knowledge.entries]
+        rows = tuple((Button(entry.title, action=ShowAnswer(entry.id).encode()),) for entry in related)
+        buttons = (*rows, (Button(self.ui.buttons["menu"], action=Simple("menu").encode()),))
+        event = Event("partial", {"entries": [entry.id for entry in related], "missing": word[:MAX_MATCH_CHARS]})
+        return Turn(self._with_prefix(prefix, (Reply(reply_text, buttons),)), state, events=(event,))
 
     def _with_prefix(self, prefix: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
         return ((Reply(prefix), *replies)) if prefix else replies
@@ -236,8 +252,9 @@ class Dialogue:
 
     # ------------------------------------------------------------------ building replies
 
-    def answer(self, entry: Entry) -> tuple[Reply, ...]:
-        """An entry's answer with its source line, its follow-ups and its next steps as buttons."""
+    def answer(self, entry: Entry, neighbours: tuple[str, ...] = ()) -> tuple[Reply, ...]:
+        """An entry's answer with its source line, its follow-ups and its next steps as buttons.
+        `neighbours`: entries on the same subject that scored almost as well, offered first."""
         text = entry.answer
         if entry.source:
             text += "\n\n" + self.ui.text("source", section=entry.source)
@@ -251,10 +268,12 @@ class Dialogue:
         if "callback" in entry.offers:
             offers.append(Button(self.knowledge.callback.buttons["request"], action=Simple("callback").encode()))
         offer_labels = {button.label for button in offers}
+        targets = [t for t in dict.fromkeys((*neighbours, *entry.follow_ups)) if t in self.knowledge.entries]
         rows: list[tuple[Button, ...]] = [
             (Button(self.knowledge.entries[target].title, action=ShowAnswer(target).encode()),)
-            for target in entry.follow_ups
-            if self.knowledge.entries[target].title not in offer_labels  # the offer does the same, in one tap
+            for target in targets[:MAX_FOLLOW_UPS]
+            if target != entry.id
+            and self.knowledge.entries[target].title not in offer_labels  # the offer does the same, in one tap
         ]
         if offers:
             rows.append(tuple(offers))

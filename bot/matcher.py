@@ -51,8 +51,10 @@ STOP_WORD_SHARE = 0.3  # a stop word in a synonym phrase counts this share of th
 PRECISION_SHARE = 0.4  # how much an example loses for message words it does not explain
 STORY_WORDS = 10  # beyond this many distinct words, unknown words count less and less
 SMALLTALK_SHARE = 0.6  # small talk wins in full only when at least this share of the message is small talk
+SHARED_SMALLTALK = 0.75  # a word both small talk and topics use counts this much as small talk
 NEAR_VERBATIM = 0.9  # closeness at which a short message is taken as that entry's own wording
 VERBATIM_LEAD = 0.05  # ... provided no other entry is about as close
+DECISIVE_LEAD = 0.0  # an entry's own synonyms this far ahead of a not-covered topic's still decide
 NEIGHBOUR_SHARE = 0.75  # a same-subject runner-up this close to the best is offered as a button
 
 Outcome = Literal["answer", "did_you_mean", "partial", "fallback"]
@@ -181,8 +183,12 @@ class Matcher:
         self.idf = {word: math.log(1 + total / df) for word, df in document_frequency.items()}
         self.unknown_idf = math.log(1 + total)  # a word no entry uses is as telling as the rarest
         self.postings: dict[str, list[int]] = defaultdict(list)
+        self.all_texts: list[str] = []
+        self.text_owners: list[int] = []
         for number, indexed in enumerate(self.entries):
             indexed.finish(self.idf)
+            self.all_texts.extend(indexed.texts)
+            self.text_owners.extend([number] * len(indexed.texts))
             for word in indexed.bag:
                 self.postings[word].append(number)
         # A synonym is evidence in proportion to how distinctive its words are: "cellgel" is
@@ -194,10 +200,15 @@ class Matcher:
                 strength = min(1.0, weight / self.unknown_idf)
                 self.synonym_index[phrase[0]].append((number, phrase, strength))
         # The words small talk uses ("hi", "thanks", "bye", "bot"): the share of a message they
-        # make up says whether it is small talk or a question with a greeting in front.
-        self.smalltalk_words = frozenset(
-            word for indexed in self.entries if indexed.entry.kind == "smalltalk" for word in indexed.bag
-        )
+        # make up says whether it is small talk or a question with a greeting in front. A word
+        # topics use too ("care" in "take care" and "self-care") counts half.
+        topical = {word for indexed in self.entries if indexed.entry.kind != "smalltalk" for word in indexed.bag}
+        self.smalltalk_words = {
+            word: SHARED_SMALLTALK if word in topical else 1.0
+            for indexed in self.entries
+            if indexed.entry.kind == "smalltalk"
+            for word in indexed.bag
+        }
 
     @staticmethod
     def vocabulary(entries: Iterable[Entry]) -> list[str]:
@@ -237,7 +248,7 @@ class Matcher:
         content = tuple(self._content(tokens))
         unique = list(dict.fromkeys(content))
         known = [word for word in unique if word in self.idf]
-        synonym_hits = self._synonym_hits(parts)
+        synonym_hits, named = self._synonym_hits(parts)
         if not known and not synonym_hits and len(tokens) > CLOSENESS_MAX_WORDS:
             return MatchResult("fallback", ())
         # Words no entry knows ("headaches", "mattress") lower every entry's coverage: the
@@ -248,7 +259,7 @@ class Matcher:
         unknown_weight = sum(weights[word] for word in unknown) * self.unknown_idf * fade
         known_weight = sum(self.idf[word] * weights[word] for word in known)
         total_weight = known_weight + unknown_weight or 1.0
-        small = sum(self.idf[word] * weights[word] for word in known if word in self.smalltalk_words)
+        small = sum(self.idf[word] * weights[word] * self.smalltalk_words.get(word, 0.0) for word in known)
         smalltalk_share = small / known_weight if known_weight else 1.0  # over the words the bot knows
         text = " ".join(focus or tokens)
         message = _Message(
@@ -261,8 +272,9 @@ class Matcher:
                 coverage[number] += weight
         for number in synonym_hits:
             coverage.setdefault(number, 0.0)
-        if not coverage:  # only stop words ("who are you"): compare with every entry's examples
-            coverage = dict.fromkeys(range(len(self.entries)), 0.0)
+        if not coverage:  # only stop words ("who are you", "ok"): the entries with the closest wording
+            nearest = process.extract(text, self.all_texts, scorer=fuzz.ratio, limit=SHORTLIST)
+            coverage = dict.fromkeys((self.text_owners[index] for _, _, index in nearest), 0.0)
         shortlist = heapq.nlargest(
             SHORTLIST, coverage, key=lambda n: coverage[n] + SYNONYM_HIT * synonym_hits.get(n, 0)
         )
@@ -272,7 +284,42 @@ class Matcher:
             score, closeness = self.entries[number].score(message, coverage[number], hits, self.idf)
             scored.append((round(score, 1), closeness, number))
         scored.sort(key=lambda item: -item[0])
-        return self._decide(scored)
+        decided = self._decide(scored)
+        if decided.outcome == "answer" and decided.best is not None:
+            return self._partial(decided, scored, named, synonym_hits) or decided
+        return decided
+
+    def _partial(
+        self,
+        decided: MatchResult,
+        scored: Sequence[tuple[float, float, int]],
+        named: dict[int, str],
+        synonym_hits: dict[int, float],
+    ) -> MatchResult | None:
+        """A near miss ("does stress cause eczema?"): the question itself names a topic the
+        article does not cover, yet an article entry scored best. Answering it would pass the
+        article off as an answer; the honest reply says what is not covered, in the patient's
+        own word, and offers the related entry."""
+        chosen = next(item for item in scored if self.entries[item[2]].entry.id == decided.best.entry_id)
+        best = self.entries[chosen[2]].entry
+        if best.near_miss and chosen[2] in named:
+            # "does stress cause eczema?": not covered, but stress is; offer what the article says
+            related = next((item for item in scored if self.entries[item[2]].entry.answers_from_article), None)
+            if related is None or related[0] < ANSWER_THRESHOLD:
+                return None
+            return MatchResult("partial", self._candidates([related]), (), named[chosen[2]])
+        if not best.answers_from_article:
+            return None
+        subject = self.entries[chosen[2]].subject
+        own = max(hits for number, hits in synonym_hits.items() if self.entries[number].subject == subject) if any(
+            self.entries[number].subject == subject for number in synonym_hits
+        ) else 0.0
+        for _, _, number in scored:
+            if self.entries[number].entry.kind == "out_of_scope" and number in named:
+                if own >= synonym_hits.get(number, 0.0) + DECISIVE_LEAD:
+                    return None  # "is cellgel surgery?": the entry's own name decides
+                return MatchResult("partial", decided.candidates[:1], decided.neighbours, named[number])
+        return None
 
     def _decide(self, scored: Sequence[tuple[float, float, int]]) -> MatchResult:
         """Answer when one subject clearly wins; "did you mean" only between different subjects.
@@ -316,14 +363,26 @@ class Matcher:
     def _candidates(self, scored: Iterable[tuple[float, float, int]]) -> tuple[Candidate, ...]:
         return tuple(Candidate(self.entries[number].entry.id, score) for score, _, number in scored)
 
-    def _synonym_hits(self, parts: Sequence[tuple[Sequence[str], float]]) -> dict[int, float]:
+    def _synonym_hits(self, parts: Sequence[tuple[Sequence[str], float]]) -> tuple[dict[int, float], dict[int, str]]:
         """Summed strength of the synonyms of each entry found in the (stemmed) message, each
-        found in a narrative sentence counting at that sentence's share."""
+        found in a narrative sentence counting at that sentence's share; and, for out-of-scope
+        entries, the patient's own words for the first synonym found in a question sentence."""
         hits: dict[int, float] = defaultdict(float)
+        named: dict[int, str] = {}
         for words, share in parts:
             stems = [stem(word) for word in words]
+            covered: set[int] = set()  # words inside a synonym of an entry the article answers
+            found: list[tuple[int, int, int]] = []
             for start, word in enumerate(stems):
                 for number, phrase, strength in self.synonym_index.get(word, ()):
                     if tuple(stems[start : start + len(phrase)]) == phrase:
                         hits[number] += strength * share
-        return hits
+                        if self.entries[number].entry.kind == "out_of_scope":
+                            found.append((number, start, start + len(phrase)))
+                        elif len(phrase) > 1:
+                            covered.update(range(start, start + len(phrase)))
+            for number, start, end in found:
+                # "eastern medicine" is a topic of the clinic's articles, not a medicine question
+                if share >= 1.0 and not covered.issuperset(range(start, end)):
+                    named.setdefault(number, " ".join(words[start:end]))
+        return hits, named

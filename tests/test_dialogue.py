@@ -8,7 +8,7 @@ import pytest
 
 from bot.actions import ShowAnswer, Simple
 from bot.content import Knowledge
-from bot.dialogue import MAX_MATCH_CHARS, Dialogue, Turn
+from bot.dialogue import MAX_FOLLOW_UPS, MAX_MATCH_CHARS, Dialogue, Turn
 from bot.matcher import Candidate, MatchResult
 from bot.replies import UserInput
 from bot.state import ConversationState
@@ -255,11 +255,17 @@ def test_answer_has_source_line_and_follow_ups(chat: Chat, knowledge: Knowledge)
     source = knowledge.ui.text("source", section=entry.source or "")
     assert reply.text.endswith(source)
     assert "Source:" in to_plain_text(source)
-    expected = [ShowAnswer(target).encode() for target in entry.follow_ups]
+    # Same-subject neighbours that scored almost as well come first, then the entry's own follow-ups.
+    match = chat.dialogue.understander.understand("how does stress cause back pain").match
+    targets = list(dict.fromkeys((*match.neighbours, *entry.follow_ups)))[:MAX_FOLLOW_UPS]
+    expected = [ShowAnswer(target).encode() for target in targets]
     assert actions(turn)[: len(expected)] == expected
     assert [b.label for b in buttons_of(turn)][: len(expected)] == [
-        knowledge.entries[target].title for target in entry.follow_ups
+        knowledge.entries[target].title for target in targets
     ]
+    pressed = chat.press(ShowAnswer(entry.id).encode())  # from a button: its own follow-ups only
+    own = [ShowAnswer(target).encode() for target in entry.follow_ups]
+    assert actions(pressed)[: len(own)] == own
     assert actions(turn)[-1] == Simple("menu").encode()
     assert turn.events[0].kind == "answered"
     assert turn.events[0].data["entry"] == entry.id
