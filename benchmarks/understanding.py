@@ -49,7 +49,7 @@ SETS = Path(__file__).resolve().parent
 EVAL_SET = SETS / "eval_set.yaml"
 ANSWER_SETS = (("first set (dev)", SETS / "eval_set.yaml"), ("dev", SETS / "understanding_dev.yaml"))
 ANSWER_HELD_OUT = ("held-out", SETS / "understanding_heldout.yaml")
-TRIAGE_DEV = SETS / "triage_dev.yaml"
+TRIAGE_DEV = (SETS / "triage_dev.yaml", SETS / "triage_dev2.yaml", SETS / "triage_dev3.yaml")
 TRIAGE_HELD_OUT = SETS / "triage_heldout.yaml"
 
 IN_SCOPE = "in_scope"
@@ -569,7 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     knowledge = load_knowledge(KNOWLEDGE_DIR)
     oos_ids = out_of_scope_ids(knowledge)
     answer_sets = [(name, load_eval_set(path)) for name, path in (*ANSWER_SETS, ANSWER_HELD_OUT)]
-    triage_dev, triage_held = load_triage_set(TRIAGE_DEV), load_triage_set(TRIAGE_HELD_OUT)
+    triage_dev = [item for path in TRIAGE_DEV for item in load_triage_set(path)]
+    triage_held = load_triage_set(TRIAGE_HELD_OUT)
     texts = [item.text for _, items in answer_sets for item in items]
     texts += [item.text for item in (*triage_dev, *triage_held)]
 
@@ -616,7 +617,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"## Understanding benchmark ({len(knowledge.entries)} entries, {len(knowledge.triage.concepts)} safety "
         "concepts)",
         "",
-        f"### Safety triage: dev {len(triage_dev)} messages, held-out {len(triage_held)} (scored only here)",
+        f"### Safety triage: dev {len(triage_dev)} messages (three sets), held-out {len(triage_held)} "
+        "(scored only here)",
         "",
         *_triage_tables(dev_triage, held_triage),
         "",

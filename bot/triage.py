@@ -210,6 +210,10 @@ class _Pattern:
     groups: tuple[_Group, ...]
     strong: bool  # False: only enough to ask the concept's safety question
 
+    @property
+    def group_ids(self) -> frozenset[int]:
+        return frozenset(group.id for group in self.groups)
+
 
 @dataclass(frozen=True)
 class _Concept:
@@ -269,6 +273,7 @@ class Triage:
         self.pseudo = index.add(spec.pseudo_triggers)
         self.idioms = index.add(spec.idioms)
         self._across = tuple(concept for concept in self.concepts if concept.spec.across_sentences)
+        self._needed = {concept.spec.id: [p.group_ids for p in concept.patterns] for concept in self.concepts}
         self._by_kind: dict[str, list[_Trigger]] = {}
         for trigger in self.triggers:
             self._by_kind.setdefault(trigger.kind, []).append(trigger)
@@ -334,12 +339,13 @@ class Triage:
 
     def _findings(self, found: Mapping[int, list[Span]], concepts: Iterable[_Concept]) -> list[_Finding]:
         idioms = found.get(self.idioms.id, ())
+        present = found.keys()
         findings = []
         for concept in concepts:
-            for pattern in concept.patterns:
-                spans = [found.get(group.id, []) for group in pattern.groups]
-                if not all(spans):
-                    continue
+            for pattern, needed in zip(concept.patterns, self._needed[concept.spec.id], strict=True):
+                if not present >= needed:
+                    continue  # some group found nothing: the common case, decided in one set test
+                spans = [found[group.id] for group in pattern.groups]
                 if idioms:
                     spans = [[span for span in matched if not _overlaps(span, idioms)] for matched in spans]
                     if not all(spans):
