@@ -29,4 +29,4 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m bot.bench
+	$(PY) -m benchmarks.understanding
