@@ -438,7 +438,7 @@ class TelegramBot:
         pressed = query.message.message_id if query is not None and query.message else None
         try:
             press_id = query.id if query is not None else None
-            edited = update.edited_message is not None
+            edited = getattr(update, "edited_message", None) is not None
             handled = self.service.handle(chat_id, user_input, update.update_id, user_id, pressed, press_id, edited)
         except sqlite3.Error as error:
             await self._answer_unsaved(application, update, chat_id, user_input, error)
@@ -526,10 +526,12 @@ class TelegramBot:
             await message.reply_text(self.knowledge.ui.texts["group_hint"], reply_markup=render_keyboard(((button,),)))
 
     def _log_turn(self, update_id: int, chat_id: int, user_input: UserInput, handled: Handled) -> None:
-        """At INFO a turn is logged without its chat tag and without what it was about: a
-        triage level (or any health detail) next to a per-patient tag would tell whoever reads
-        the logs which patient reported what. Details, still without text, only at DEBUG."""
-        log.info("update %s: %s -> %d event(s)", update_id, user_input.kind, len(handled.events))
+        """At INFO a turn is logged by the kinds of its events only, without a chat tag and
+        without details: a triage level (or any health detail) next to a per-patient tag would
+        tell whoever reads the logs which patient reported what. Details, still without the
+        patient's text, only at DEBUG."""
+        kinds = " ".join(event.kind for event in handled.events) or "-"
+        log.info("update %s: %s -> %s", update_id, user_input.kind, kinds)
         if log.isEnabledFor(logging.DEBUG):
             summary = []
             for event in handled.events:

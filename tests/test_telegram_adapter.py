@@ -65,7 +65,7 @@ class RecordingBot:
         self.answers.append(query_id)
         return True
 
-    async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> SimpleNamespace:
+    async def send_message(self, chat_id: int, text: str, reply_markup: Any = None, **kwargs: Any) -> SimpleNamespace:
         self.sent.append((chat_id, text))
         return SimpleNamespace(message_id=1000 + len(self.sent))
 
