@@ -189,6 +189,7 @@ class Entry:
     offers: tuple[str, ...] = ()  # next steps shown as buttons: "selfcheck", "book"
     subject: str | None = None  # entries sharing a subject are neighbours: never a "did you mean" pair
     near_miss: bool = False  # out of scope: next to an article topic, a partial answer names what is missing
+    other_than: tuple[str, ...] = ()  # out of scope: subjects it is not about ("other treatments" than Cellgel)
 
     @property
     def answers_from_article(self) -> bool:
@@ -580,6 +581,10 @@ def _load_entries(root: Path, values: Mapping[str, str], sources: tuple[str, ...
             elif target == entry.id:
                 report.add(Path(entry.file), "an entry cannot follow up itself", entry.id, "follow_ups")
     _check_subjects(entries, subjects, report)
+    for entry in entries.values():
+        for subject in entry.other_than:
+            if subject not in subjects:
+                report.add(Path(entry.file), f"'{subject}' is not a subject of any entry", entry.id, "other_than")
     return entries
 
 
@@ -625,6 +630,7 @@ def _load_entry(
         "offers": list,
         "subject": str,
         "near_miss": bool,
+        "other_than": list,
     }
     if kind == "article":
         required["source"] = str
@@ -652,6 +658,9 @@ def _load_entry(
         report.add(file, f"use a-z, 0-9 and _, at most {MAX_ID_CHARS} characters", name, "subject")
     if raw.get("near_miss") and kind != "out_of_scope":
         report.add(file, "only out_of_scope entries can be near misses", name, "near_miss")
+    other_than = _string_list(raw.get("other_than"), report, file, name, "other_than")
+    if other_than and kind != "out_of_scope":
+        report.add(file, "only out_of_scope entries can name subjects they are not about", name, "other_than")
     source = raw.get("source")
     if source is not None and source not in sources:
         report.add(file, f"'{source}' is not a section listed in ui.yaml sources", name, "source")
@@ -675,6 +684,7 @@ def _load_entry(
         offers=offers,
         subject=subject,
         near_miss=bool(raw.get("near_miss", False)),
+        other_than=other_than,
     )
 
 

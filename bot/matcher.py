@@ -55,6 +55,7 @@ SHARED_SMALLTALK = 0.75  # a word both small talk and topics use counts this muc
 NEAR_VERBATIM = 0.9  # closeness at which a short message is taken as that entry's own wording
 VERBATIM_LEAD = 0.05  # ... provided no other entry is about as close
 DECISIVE_LEAD = 0.0  # an entry's own synonyms this far ahead of a not-covered topic's still decide
+CLEAR_LEAD = 10.0  # a suggestion this far ahead of every other subject is answered
 NEIGHBOUR_SHARE = 0.75  # a same-subject runner-up this close to the best is offered as a button
 
 Outcome = Literal["answer", "did_you_mean", "partial", "fallback"]
@@ -199,6 +200,7 @@ class Matcher:
                 weight = sum(self.idf.get(w, STOP_WORD_SHARE * self.unknown_idf) for w in phrase)
                 strength = min(1.0, weight / self.unknown_idf)
                 self.synonym_index[phrase[0]].append((number, phrase, strength))
+        self.other_than = [number for number, indexed in enumerate(self.entries) if indexed.entry.other_than]
         # The words small talk uses ("hi", "thanks", "bye", "bot"): the share of a message they
         # make up says whether it is small talk or a question with a greeting in front. A word
         # topics use too ("care" in "take care" and "self-care") counts half.
@@ -249,6 +251,7 @@ class Matcher:
         unique = list(dict.fromkeys(content))
         known = [word for word in unique if word in self.idf]
         synonym_hits, named = self._synonym_hits(parts)
+        aside = self._step_aside(synonym_hits, named)
         if not known and not synonym_hits and len(tokens) > CLOSENESS_MAX_WORDS:
             return MatchResult("fallback", ())
         # Words no entry knows ("headaches", "mattress") lower every entry's coverage: the
@@ -259,8 +262,12 @@ class Matcher:
         unknown_weight = sum(weights[word] for word in unknown) * self.unknown_idf * fade
         known_weight = sum(self.idf[word] * weights[word] for word in known)
         total_weight = known_weight + unknown_weight or 1.0
-        small = sum(self.idf[word] * weights[word] * self.smalltalk_words.get(word, 0.0) for word in known)
-        smalltalk_share = small / known_weight if known_weight else 1.0  # over the words the bot knows
+        # Small talk is judged on the question part: "...my father was in hospital. I just
+        # wanted to say hello" is a greeting, whatever the story before it says.
+        asked = [word for word in known if weights[word] >= 1.0] or known
+        asked_weight = sum(self.idf[word] for word in asked)
+        small = sum(self.idf[word] * self.smalltalk_words.get(word, 0.0) for word in asked)
+        smalltalk_share = small / asked_weight if asked_weight else 1.0  # over the words the bot knows
         text = " ".join(focus or tokens)
         message = _Message(
             tuple(tokens), content, frozenset(content), text, total_weight, weights, smalltalk_share
@@ -272,6 +279,8 @@ class Matcher:
                 coverage[number] += weight
         for number in synonym_hits:
             coverage.setdefault(number, 0.0)
+        for number in aside:
+            coverage.pop(number, None)
         if not coverage:  # only stop words ("who are you", "ok"): the entries with the closest wording
             nearest = process.extract(text, self.all_texts, scorer=fuzz.ratio, limit=SHORTLIST)
             coverage = dict.fromkeys((self.text_owners[index] for _, _, index in nearest), 0.0)
@@ -340,6 +349,9 @@ class Matcher:
         rival = next((item[0] for item in scored if self.entries[item[2]].subject != subject), 0.0)
         if best_score >= ANSWER_THRESHOLD and best_score - rival >= MARGIN:
             return self._answer(scored[0], scored)
+        if best_score - rival >= CLEAR_LEAD:
+            # a modest score far ahead of every other subject: asking would only repeat it
+            return self._answer(scored[0], scored)
         seen: set[str] = set()
         distinct = []
         for item in scored:
@@ -362,6 +374,21 @@ class Matcher:
 
     def _candidates(self, scored: Iterable[tuple[float, float, int]]) -> tuple[Candidate, ...]:
         return tuple(Candidate(self.entries[number].entry.id, score) for score, _, number in scored)
+
+    def _step_aside(self, synonym_hits: dict[int, float], named: dict[int, str]) -> set[int]:
+        """"Is Cellgel surgery?" asks about Cellgel: an out-of-scope entry about what the
+        article is *not* about ("other treatments" than Cellgel) loses its words when the
+        message names one of those subjects."""
+        subjects = {
+            self.entries[number].subject
+            for number in synonym_hits
+            if self.entries[number].entry.answers_from_article
+        }
+        aside = {number for number in self.other_than if subjects.intersection(self.entries[number].entry.other_than)}
+        for number in aside:
+            synonym_hits.pop(number, None)
+            named.pop(number, None)
+        return aside
 
     def _synonym_hits(self, parts: Sequence[tuple[Sequence[str], float]]) -> tuple[dict[int, float], dict[int, str]]:
         """Summed strength of the synonyms of each entry found in the (stemmed) message, each
