@@ -246,6 +246,7 @@ class SafetyConcept:
     across_sentences: bool = False  # clues may sit in different sentences ("I'm 78. It started...")
     only_negated: bool = False  # counts only when negated: "I can't see any reason to live"
     info_only: bool = False  # a question about warning signs: they are given, never an alarm
+    always_current: bool = False  # the past never softens it: "took 20 paracetamol last night, feel fine now"
 
 
 @dataclass(frozen=True)
@@ -833,6 +834,7 @@ CONTEXT_KINDS = (
     "intentional",
     "negative",
     "resolved",
+    "disclaimer",
 )
 
 
@@ -887,6 +889,7 @@ def _load_triage(
             "across_sentences": bool,
             "only_negated": bool,
             "info_only": bool,
+            "always_current": bool,
         }
         for index, raw in enumerate(data["concepts"]):
             where = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
@@ -931,6 +934,7 @@ def _load_triage(
                     bool(raw.get("across_sentences", False)),
                     bool(raw.get("only_negated", False)),
                     bool(raw.get("info_only", False)),
+                    bool(raw.get("always_current", False)),
                 )
             )
     if not concepts:

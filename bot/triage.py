@@ -85,17 +85,22 @@ class _Group:
 class _Node:
     """A trie node: phrases continue by an exact word, a "prefix*", or a number / any word."""
 
-    __slots__ = ("ends", "exact", "prefix", "special")
+    __slots__ = ("any", "ends", "exact", "numbers", "prefix")
 
     def __init__(self) -> None:
         self.exact: dict[str, _Node] = {}
         self.prefix: dict[str, _Node] = {}
-        self.special: dict[str, _Node] = {}  # "<number>", "<70+>", "*"
+        self.numbers: dict[str, _Node] = {}  # "<number>", "<70+>", "<70-110>"
+        self.any: _Node | None = None  # "*"
         self.ends: list[int] = []  # ids of the groups that have a phrase ending here
 
     def child(self, pattern: str) -> _Node:
-        if pattern == ANY_WORD or pattern.startswith(NUMBER):
-            table = self.special
+        if pattern == ANY_WORD:
+            if self.any is None:
+                self.any = _Node()
+            return self.any
+        if pattern.startswith(NUMBER):
+            table = self.numbers
         elif pattern.endswith("*"):
             table, pattern = self.prefix, pattern[:-1]
         else:
@@ -163,11 +168,11 @@ class _Index:
             children.append(exact)
         if node.prefix:
             children.extend(node.prefix[p] for p in self.prefixes_of(word) if p in node.prefix)
-        if node.special:
-            number = int(word) if word.isdigit() else None
-            for pattern, child in node.special.items():
-                if pattern == ANY_WORD or (number is not None and _number_fits(pattern, number)):
-                    children.append(child)
+        if node.numbers and word.isdigit():
+            number = int(word)
+            children.extend(child for pattern, child in node.numbers.items() if _number_fits(pattern, number))
+        if node.any is not None:
+            children.append(node.any)
         return children
 
 
@@ -253,6 +258,15 @@ class _SentenceContext:
     subjects: tuple[int, ...]  # positions of subject words ("I", "he"): a new clause
 
 
+@dataclass(frozen=True)
+class _MessageFacts:
+    """What the whole message says that a finding in one sentence needs to know."""
+
+    their_pain: bool  # someone else's pain now: their history counts for them
+    resolved: bool  # a recovery is told somewhere: a past crisis is not a present one
+    disclaimed: bool  # "I don't have any of that": a question about a sign, not the sign
+
+
 # Kinds whose scope a new subject ends: "no fever and I can't pee", "my wife says I..."; the
 # mood of "if" or "years ago" carries on through the sentence.
 _CLAUSE_BOUND_KINDS = frozenset({"negated", "other_person", "recent"})
@@ -305,17 +319,28 @@ class Triage:
         # makes their history count for them: "Mum had breast cancer. Now her back hurts."
         their_pain = any(
             self._has_kind(found, "their_pain")
-            or (other and self._has_kind(found, "pain") and not _THIRD_PERSON.isdisjoint(tokens))
+            or (
+                other
+                and self._has_kind(found, "pain")
+                and not (_THIRD_PERSON.isdisjoint(tokens) and self._has_kind(found, "hypothetical"))
+            )
             for tokens, found, other in zip(sentences, scans, about_other, strict=True)
+        )
+        # "Suicidal thoughts during my divorce five years ago. Got help, doing great now.": the
+        # recovery may sit in another sentence than the past crisis it resolves.
+        facts = _MessageFacts(
+            their_pain,
+            resolved=any(self._has_kind(found, "resolved") for found in scans),
+            disclaimed=any(self._has_kind(found, "disclaimer") for found in scans),
         )
         results: list[TriageResult] = []
         for tokens, found, other in zip(sentences, scans, about_other, strict=True):
-            results.extend(self._assess_sentence(tokens, found, self.concepts, other, their_pain))
+            results.extend(self._assess_sentence(tokens, found, self.concepts, other, facts))
         # Some concepts join clues across sentences: "I'm 78. The pain started last week."
         if len(sentences) > 1 and self._across:
             joined = [word for tokens in sentences for word in tokens]
             found = self._index.scan(joined)
-            results.extend(self._assess_sentence(joined, found, self._across, False, their_pain))
+            results.extend(self._assess_sentence(joined, found, self._across, False, facts))
         if not results:
             return None
         return min(results, key=_seriousness)
@@ -326,13 +351,13 @@ class Triage:
         found: Mapping[int, list[Span]],
         concepts: Iterable[_Concept],
         someone_else: bool,
-        their_pain: bool,
+        facts: _MessageFacts,
     ) -> list[TriageResult]:
         findings = self._findings(found, concepts)
         if not findings:
             return []
         context = self._context(tokens, found)
-        judged = (self._judge(finding, tokens, context, someone_else, their_pain) for finding in findings)
+        judged = (self._judge(finding, tokens, context, someone_else, facts) for finding in findings)
         return [result for result in judged if result is not None]
 
     # ------------------------------------------------------------------ findings
@@ -417,7 +442,7 @@ class Triage:
         tokens: Sequence[str],
         context: _SentenceContext,
         someone_else: bool,
-        their_pain: bool,
+        facts: _MessageFacts,
     ) -> TriageResult | None:
         spec = finding.concept.spec
         kinds = self._kinds(finding, context)
@@ -430,17 +455,21 @@ class Triage:
         if kinds & _DROP_KINDS:
             return None
         other = "other_person" in kinds or (someone_else and not _first_person(tokens))
-        past = "historical" in kinds
         crisis = spec.level == "crisis"
+        if facts.disclaimed and not crisis and not other:
+            return TriageResult(spec.level, spec.id, "info")
+        if spec.always_current and "hypothetical" not in kinds:
+            return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other)
+        past = "historical" in kinds
         if other:
             if spec.history_counts:
-                if not their_pain:
+                if not facts.their_pain:
                     return None  # "my mother had breast cancer", and nothing about her pain now
                 # "Mum had breast cancer and now her back hurts": her history, her pain.
                 return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=True)
             elif past or ("their_past" in kinds and "recent" not in kinds):
                 return None  # someone else's past: "my boss had bladder problems after surgery"
-        if crisis and "resolved" in kinds:
+        if crisis and not spec.always_current and ("resolved" in kinds or (past and facts.resolved)):
             return None  # "suicidal thoughts in my twenties, but I've been well for ten years"
         if past and not spec.history_counts:
             # A crisis in the past is still worth one question; a resolved red flag is not.

@@ -68,6 +68,10 @@ CONCEPTS = {
     ],
     "night_pain": [("the pain at night is constant, no position helps at all", "urgent")],
     "new_pain_older_age": [("i'm 78 and this is the first time my back has hurt", "urgent")],
+    "new_pain_first_at_50_or_child": [
+        ("I'm 58 and this is the first back pain I've ever had", "urgent"),
+        ("my 9 year old has had back pain for 3 weeks and wakes up crying at night", "urgent"),
+    ],
     "suicidal_thoughts": [
         ("i want to kill myself", "crisis"),
         ("everyone would be better off without me", "crisis"),
