@@ -17,7 +17,25 @@ NARRATIVE_SHARE = 0.25  # a narrative sentence's words count this much next to t
 STORY_MIN_WORDS = 20  # shorter messages are matched as a whole
 QUESTION_MARKS = ("?", "？")
 
-Part = tuple[Sequence[str], float]
+
+class Part(tuple):  # type: ignore[type-arg]
+    """A sentence's words and the weight matching gives them, unpacking as `(words, share)`;
+    `asked` says whether it is a question, `lead` how many words open it before the question
+    proper ("thanks, and what about sleep?": "thanks and" are a lead-in, not the question)."""
+
+    asked: bool
+    lead: int
+
+    def __new__(cls, words: Sequence[str], share: float, asked: bool = False, lead: int = 0) -> Part:
+        part = super().__new__(cls, (words, share))
+        part.asked = asked
+        part.lead = lead
+        return part
+
+    @property
+    def question(self) -> Sequence[str]:
+        """The words of the question proper, without its lead-in."""
+        return self[0][self.lead :] if self.asked else ()
 
 
 def split(sentence_end: re.Pattern[str], text: str) -> list[tuple[str, str]]:
@@ -35,14 +53,20 @@ def split(sentence_end: re.Pattern[str], text: str) -> list[tuple[str, str]]:
 def asks(words: Sequence[str], mark: str, question_words: frozenset[str], lead_ins: frozenset[str]) -> bool:
     """Whether a sentence is a question: a "?" after it, or a question word opening it
     ("so how does...", "excuse me, could you..."), not one in the middle of a story."""
-    if any(sign in mark for sign in QUESTION_MARKS):
-        return True
-    for word in words:
+    return opening(words, mark, question_words, lead_ins) is not None
+
+
+def opening(words: Sequence[str], mark: str, question_words: frozenset[str], lead_ins: frozenset[str]) -> int | None:
+    """Where the question proper starts in a question sentence (after "ok thanks, so"), or None
+    when the sentence is not a question."""
+    for number, word in enumerate(words):
         if word in question_words:
-            return True
+            return number
         if word not in lead_ins:
-            return False
-    return False
+            break
+    if any(sign in mark for sign in QUESTION_MARKS):
+        return 0
+    return None
 
 
 def weigh(
@@ -52,11 +76,11 @@ def weigh(
     lead_ins: frozenset[str] = frozenset(),
 ) -> list[Part]:
     """Each sentence's words with the weight matching gives them (see the module's docstring)."""
-    if len(sentences) < 2 or sum(len(words) for words in sentences) < STORY_MIN_WORDS:
-        return [(words, 1.0) for words in sentences]
+    story = len(sentences) >= 2 and sum(len(words) for words in sentences) >= STORY_MIN_WORDS
     last = max((number for number, words in enumerate(sentences) if words), default=0)
     parts: list[Part] = []
     for number, (words, mark) in enumerate(zip(sentences, marks, strict=True)):
-        question = asks(words, mark, question_words, lead_ins)
-        parts.append((words, 1.0 if question or number == last else NARRATIVE_SHARE))
+        start = opening(words, mark, question_words, lead_ins)
+        share = 1.0 if not story or start is not None or number == last else NARRATIVE_SHARE
+        parts.append(Part(words, share, start is not None, start or 0))
     return parts

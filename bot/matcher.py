@@ -25,13 +25,16 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from rapidfuzz import fuzz, process
 
+from bot import focus
 from bot.content import Entry
 from bot.text import Lexicon, stem
 
@@ -51,6 +54,9 @@ STOP_WORD_SHARE = 0.3  # a stop word in a synonym phrase counts this share of th
 PRECISION_SHARE = 0.4  # how much an example loses for message words it does not explain
 STORY_WORDS = 10  # beyond this many distinct words, unknown words count less and less
 SMALLTALK_SHARE = 0.6  # small talk wins in full only when at least this share of the message is small talk
+SMALLTALK_STATEMENT_SHARE = 0.3  # ... or this share of a message that asks nothing
+CHAT_TOPIC_SHARE = 0.8  # a topic's score in a message that asks nothing and is largely small talk
+AROUND_QUESTION_SHARE = 0.25  # weight of a greeting or thanks next to a question
 SHARED_SMALLTALK = 0.75  # a word both small talk and topics use counts this much as small talk
 NEAR_VERBATIM = 0.9  # closeness at which a short message is taken as that entry's own wording
 VERBATIM_LEAD = 0.05  # ... provided no other entry is about as close
@@ -58,7 +64,25 @@ DECISIVE_LEAD = 0.0  # an entry's own synonyms this far ahead of a not-covered t
 CLEAR_LEAD = 10.0  # a suggestion this far ahead of every other subject is answered
 NEIGHBOUR_SHARE = 0.75  # a same-subject runner-up this close to the best is offered as a button
 
+SOUND_ALIKE_MIN_LETTERS = 6  # names this long are found by their sound too: "selgel", "sell gel"
+SOUND_KEY_MIN = 4  # shorter sound keys say too little
+SOUND_FIRST_LETTERS = ("cksz", "gj", "pf")  # first letters that can sound alike
+
 Outcome = Literal["answer", "did_you_mean", "partial", "fallback"]
+
+_SOFT_C = re.compile(r"c(?=[eiy])")
+_REPEATS = re.compile(r"(.)\1+")
+
+
+@lru_cache(maxsize=50_000)
+def sound_key(word: str) -> str:
+    """How a word sounds, roughly: "cellgel", "selgel", "celljell" and "sellgel" share one key.
+    Soft c is s, hard c is k, j is g, double letters are one, and vowels after the first letter
+    drop out. Only for long, distinctive names of the knowledge base (see `Matcher`)."""
+    word = _SOFT_C.sub("s", word.replace("sch", "sh"))
+    word = word.replace("ph", "f").replace("c", "k").replace("j", "g").replace("z", "s")
+    word = _REPEATS.sub(r"\1", word)
+    return word[:1] + "".join(letter for letter in word[1:] if letter not in "aeiouyh")
 
 
 @dataclass(frozen=True)
@@ -139,7 +163,10 @@ class _IndexedEntry:
         if self.entry.kind == "smalltalk":
             # "since I started taking care of my mother..." is not a goodbye: small talk wins
             # only in proportion to how much of the message is small talk.
-            share = min(1.0, message.smalltalk_share / SMALLTALK_SHARE)
+            share = message.smalltalk_share
+        elif message.chat and message.smalltalk_share >= 1.0:
+            # "bye! gonna go try that breathing now" asks nothing: it closes the chat
+            share = CHAT_TOPIC_SHARE
         if not message.content:  # "see you", "who are you": only the wording can decide
             return share * 100 * evidence, closeness
         bonus = 0.0
@@ -159,7 +186,8 @@ class _Message:
     text: str  # the words of its question part, for closeness to short examples
     weight: float  # IDF weight of its content words, unknown words included
     weights: dict[str, float]  # each content word's weight: narrative around the question counts less
-    smalltalk_share: float  # how much of the message (by weight) is small talk
+    smalltalk_share: float  # how far small talk may win: 1 when the message is small talk
+    chat: bool = False  # the message asks nothing and has words only small talk uses ("bye", "thanks")
 
 
 class Matcher:
@@ -200,6 +228,26 @@ class Matcher:
                 weight = sum(self.idf.get(w, STOP_WORD_SHARE * self.unknown_idf) for w in phrase)
                 strength = min(1.0, weight / self.unknown_idf)
                 self.synonym_index[phrase[0]].append((number, phrase, strength))
+        # Long names only the knowledge base uses ("cellgel", "puschmann"), by sound: patients
+        # spell the method's name as they hear it ("selgel", "sell gel", "cell jell").
+        self.sounds: dict[str, str] = {}
+        for indexed in self.entries:
+            if indexed.entry.answers_from_article:
+                for phrase in indexed.synonyms:
+                    word = phrase[0] if len(phrase) == 1 else ""
+                    if len(word) >= SOUND_ALIKE_MIN_LETTERS and word.isalpha() and word in self.idf:
+                        key = sound_key(word)
+                        if len(key) >= SOUND_KEY_MIN:
+                            self.sounds.setdefault(key, word)
+        lengths = [len(word) for word in self.sounds.values()] or [0]
+        self.sound_lengths = (max(SOUND_KEY_MIN, min(lengths) - 2), max(lengths) + 2)
+        self.sound_firsts = frozenset(
+            letter
+            for word in self.sounds.values()
+            for group in SOUND_FIRST_LETTERS
+            if word[0] in group
+            for letter in group
+        ) | {word[0] for word in self.sounds.values()}
         self.other_than = [number for number, indexed in enumerate(self.entries) if indexed.entry.other_than]
         # The words small talk uses ("hi", "thanks", "bye", "bot"): the share of a message they
         # make up says whether it is small talk or a question with a greeting in front. A word
@@ -239,14 +287,27 @@ class Matcher:
     def match_parts(self, parts: Sequence[tuple[Sequence[str], float]]) -> MatchResult:
         """Match a message given as weighted parts (sentences): in a long story the question
         sentence counts in full and the narrative around it less (see `bot.focus`)."""
+        parts = [self._sound_alikes(part) for part in parts]
         tokens = [word for words, _ in parts for word in words]
         weights: dict[str, float] = {}
-        focus: list[str] = []
+        focused: list[str] = []
         for words, share in parts:
             for word in self._content(words):
                 weights[word] = max(weights.get(word, 0.0), share)
             if share >= 1.0:
-                focus.extend(words)
+                focused.extend(words)
+        asked = {stem(word) for part in parts for word in getattr(part, "question", ())}
+        if asked:
+            # "Good morning! How does Cellgel work?": a greeting or thanks around a question
+            # is not part of what it asks, so it does not dilute the question's words
+            for part in parts:
+                around = self._content(
+                    part[0][: getattr(part, "lead", 0)] if getattr(part, "asked", False) else part[0]
+                )
+                if around and sum(word in self.smalltalk_words for word in around) * 2 >= len(around):
+                    for word in around:
+                        if word not in asked:
+                            weights[word] = min(weights[word], AROUND_QUESTION_SHARE)
         content = tuple(self._content(tokens))
         unique = list(dict.fromkeys(content))
         known = [word for word in unique if word in self.idf]
@@ -262,15 +323,18 @@ class Matcher:
         unknown_weight = sum(weights[word] for word in unknown) * self.unknown_idf * fade
         known_weight = sum(self.idf[word] * weights[word] for word in known)
         total_weight = known_weight + unknown_weight or 1.0
-        # Small talk is judged on the question part: "...my father was in hospital. I just
-        # wanted to say hello" is a greeting, whatever the story before it says.
-        asked = [word for word in known if weights[word] >= 1.0] or known
-        asked_weight = sum(self.idf[word] for word in asked)
-        small = sum(self.idf[word] * self.smalltalk_words.get(word, 0.0) for word in asked)
-        smalltalk_share = small / asked_weight if asked_weight else 1.0  # over the words the bot knows
-        text = " ".join(focus or tokens)
+        smalltalk_share = self._smalltalk_share(parts, known, weights)
+        text = " ".join(focused or tokens)
         message = _Message(
-            tuple(tokens), content, frozenset(content), text, total_weight, weights, smalltalk_share
+            tuple(tokens),
+            content,
+            frozenset(content),
+            text,
+            total_weight,
+            weights,
+            smalltalk_share,
+            not any(getattr(part, "asked", True) for part in parts)
+            and any(self.smalltalk_words.get(word) == 1.0 for word in known),
         )
         coverage: dict[int, float] = defaultdict(float)
         for word in known:
@@ -298,6 +362,66 @@ class Matcher:
             return self._partial(decided, scored, named, synonym_hits) or decided
         return decided
 
+    def _sound_alikes(self, part: tuple[Sequence[str], float]) -> tuple[Sequence[str], float]:
+        """A part with words (or two words run together) the bot does not know replaced by the
+        long name they sound like: "what is selgel" -> "what is cellgel"."""
+        words = part[0]
+        low, high = self.sound_lengths
+        firsts = self.sound_firsts
+        out: list[str] | None = None
+        lead = getattr(part, "lead", 0)
+        index = 0
+        count = len(words)
+        while index < count:
+            word = words[index]
+            name = None
+            if word[:1] in firsts:
+                if index + 1 < count and low <= len(word) + len(words[index + 1]) <= high:
+                    name = self._sounds_like(word + words[index + 1], word, words[index + 1])
+                    if name is not None:
+                        out = out if out is not None else list(words[:index])
+                        out.append(name)
+                        lead -= index < lead
+                        index += 2
+                        continue
+                if low <= len(word) <= high:
+                    name = self._sounds_like(word, word)
+            if out is None and name is not None:
+                out = list(words[:index])
+            if out is not None:
+                out.append(name or word)
+            index += 1
+        if out is None:
+            return part
+        return focus.Part(out, part[1], getattr(part, "asked", False), max(0, lead))
+
+    def _sounds_like(self, sound: str, *words: str) -> str | None:
+        """The long name `sound` sounds like, when one of `words` is not a word the entries use."""
+        if not sound.isalpha() or all(stem(word) in self.idf for word in words):
+            return None
+        return self.sounds.get(sound_key(sound))
+
+    def _smalltalk_share(
+        self, parts: Sequence[tuple[Sequence[str], float]], known: Sequence[str], weights: dict[str, float]
+    ) -> float:
+        """How much of the message is small talk, over the words the bot knows. A question
+        decides: in "Hello! What is Cellgel?" or "thanks, and what about sleep?" the question
+        proper has no small talk at all. A message without a question is small talk when
+        enough of it is ("bye! gonna try that breathing now"); in a story the part that counts
+        in full decides ("...I just wanted to say hello")."""
+        asked = [stem(word) for part in parts for word in getattr(part, "question", ())]
+        if asked:
+            considered = [word for word in dict.fromkeys(asked) if word in self.idf]
+            scale = SMALLTALK_SHARE
+        else:
+            considered = [word for word in known if weights[word] >= 1.0] or list(known)
+            scale = SMALLTALK_STATEMENT_SHARE
+        whole = sum(self.idf[word] for word in considered)
+        if not whole:
+            return 1.0
+        small = sum(self.idf[word] * self.smalltalk_words.get(word, 0.0) for word in considered)
+        return min(1.0, small / whole / scale)
+
     def _partial(
         self,
         decided: MatchResult,
@@ -320,9 +444,11 @@ class Matcher:
         if not best.answers_from_article:
             return None
         subject = self.entries[chosen[2]].subject
-        own = max(hits for number, hits in synonym_hits.items() if self.entries[number].subject == subject) if any(
-            self.entries[number].subject == subject for number in synonym_hits
-        ) else 0.0
+        own = (
+            max(hits for number, hits in synonym_hits.items() if self.entries[number].subject == subject)
+            if any(self.entries[number].subject == subject for number in synonym_hits)
+            else 0.0
+        )
         for _, _, number in scored:
             if self.entries[number].entry.kind == "out_of_scope" and number in named:
                 if own >= synonym_hits.get(number, 0.0) + DECISIVE_LEAD:
@@ -365,9 +491,7 @@ class Matcher:
         neighbours = tuple(
             self.entries[number].entry.id
             for score, _, number in scored
-            if number != chosen[2]
-            and self.entries[number].subject == subject
-            and score >= NEIGHBOUR_SHARE * chosen[0]
+            if number != chosen[2] and self.entries[number].subject == subject and score >= NEIGHBOUR_SHARE * chosen[0]
         )
         ordered = [chosen, *(item for item in scored if item[2] != chosen[2])]
         return MatchResult("answer", self._candidates(ordered[:3]), neighbours[:2])
@@ -376,13 +500,11 @@ class Matcher:
         return tuple(Candidate(self.entries[number].entry.id, score) for score, _, number in scored)
 
     def _step_aside(self, synonym_hits: dict[int, float], named: dict[int, str]) -> set[int]:
-        """"Is Cellgel surgery?" asks about Cellgel: an out-of-scope entry about what the
+        """ "Is Cellgel surgery?" asks about Cellgel: an out-of-scope entry about what the
         article is *not* about ("other treatments" than Cellgel) loses its words when the
         message names one of those subjects."""
         subjects = {
-            self.entries[number].subject
-            for number in synonym_hits
-            if self.entries[number].entry.answers_from_article
+            self.entries[number].subject for number in synonym_hits if self.entries[number].entry.answers_from_article
         }
         aside = {number for number in self.other_than if subjects.intersection(self.entries[number].entry.other_than)}
         for number in aside:

@@ -170,3 +170,96 @@ def test_near_miss_is_for_out_of_scope_entries_and_matching_texts_are_checked(br
     assert any(problem.startswith(wrong_kind) for problem in problems), problems
     placeholder = "knowledge/matching.yaml: entry 'texts': field 'partial': unknown placeholder {thing}"
     assert any(problem.startswith(placeholder) for problem in problems), problems
+
+
+def test_other_than_is_for_out_of_scope_entries_and_names_a_subject(broken):
+    edit(broken, "entries/article.yaml", lambda data: entry(data, "sleep").update(other_than=["cellgel"]))
+    edit(broken, "entries/out_of_scope.yaml", lambda data: entry(data, "oos_medication").update(other_than=["nope"]))
+    problems = _problems(broken)
+    assert any("entry 'sleep': field 'other_than': only out_of_scope entries" in p for p in problems), problems
+    assert any("entry 'oos_medication': field 'other_than': 'nope' is not a subject" in p for p in problems), problems
+
+
+# --------------------------------------------------------------------------- more of issue 9
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["is cellgel surgery?", "Cellgel is what? it is operation or medicine?", "is the cellgel method a kind of surgery"],
+)
+def test_an_out_of_scope_entry_steps_aside_for_the_subject_it_is_not_about(understander, text):
+    """'Other treatments' and 'medicines' are about other things than Cellgel: a question
+    about Cellgel that names surgery or medicine is answered from what the clinic says."""
+    match = understander.understand(text).match
+    assert match.outcome == "answer" and match.best.entry_id == "cellgel_what", match
+
+
+@pytest.mark.parametrize("text", ["do I need surgery", "which painkillers should I take", "how much is cellgel"])
+def test_out_of_scope_entries_still_answer_their_own_questions(understander, knowledge, text):
+    match = understander.understand(text).match
+    assert match.best is not None and knowledge.entries[match.best.entry_id].kind == "out_of_scope", match
+
+
+@pytest.mark.parametrize("text", ["what is selgel", "tell me about cell jell", "sell gel?", "what is celljel"])
+def test_the_method_is_found_by_its_sound(understander, text):
+    match = understander.understand(text).match
+    assert match.outcome == "answer" and match.best.entry_id in ("cellgel_what", "cellgel_how"), match
+
+
+def test_sound_keys_join_spellings_and_keep_other_words_apart():
+    from bot.matcher import sound_key
+
+    assert len({sound_key(w) for w in ("cellgel", "selgel", "celljell", "sellgel", "selljel")}) == 1
+    assert sound_key("cellgel") not in {sound_key(w) for w in ("college", "seagull", "cells", "gel", "sell")}
+
+
+@pytest.mark.parametrize(
+    ("text", "entry_id"),
+    [
+        ("Good morning! How does the Cellgel Method work?", "cellgel_how"),
+        ("cheers, and what about the vicious cycle?", "vicious_cycle"),
+        ("hello there! what are the signs of stress back pain", "signs"),
+        pytest.param(
+            "ok bye, off to do some deep breathing",
+            "goodbye",
+            marks=pytest.mark.xfail(strict=True, reason="a topic word outweighs a goodbye in a statement"),
+        ),
+        ("Thanks a lot, I will go for a walk every day from now on.", "thanks"),
+    ],
+)
+def test_a_question_decides_over_small_talk_around_it(understander, text, entry_id):
+    """Small talk wins when the message asks nothing; a question is answered whatever small
+    talk comes before it."""
+    match = understander.understand(text).match
+    assert match.best is not None and match.best.entry_id == entry_id, match
+    assert match.outcome == "answer", match
+
+
+def test_weigh_marks_the_question_proper_after_its_lead_in():
+    parts = focus.weigh(
+        [["thanks", "and", "what", "about", "sleep"], ["bye"]],
+        ["?", ""],
+        frozenset({"what"}),
+        frozenset({"thanks", "and"}),
+    )
+    assert parts[0].asked and list(parts[0].question) == ["what", "about", "sleep"]
+    assert not parts[1].asked and list(parts[1].question) == []
+    words, share = parts[0]
+    assert share == 1.0 and words[0] == "thanks"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Excuse me, may I ask whether these answers come from an automated system?",
+        "is this a machine or a real person",
+    ],
+)
+def test_polite_who_are_you(understander, text):
+    match = understander.understand(text).match
+    assert match.best is not None and match.best.entry_id == "who_are_you", match
+
+
+@pytest.mark.parametrize("word", ["imbalance", "unrelated", "impossible", "factor", "reaction"])
+def test_real_words_are_not_corrected_into_other_words(understander, word):
+    assert understander.lexicon.tokens(word) == [word]
