@@ -47,9 +47,13 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE_DIR = ROOT / "knowledge"
 SETS = Path(__file__).resolve().parent
 EVAL_SET = SETS / "eval_set.yaml"
-ANSWER_SETS = (("first set (dev)", SETS / "eval_set.yaml"), ("dev", SETS / "understanding_dev.yaml"))
+ANSWER_SETS = (
+    ("first set (dev)", SETS / "eval_set.yaml"),
+    ("dev", SETS / "understanding_dev.yaml"),
+    ("dev 2", SETS / "understanding_dev2.yaml"),
+)
 ANSWER_HELD_OUT = ("held-out", SETS / "understanding_heldout.yaml")
-TRIAGE_DEV = (SETS / "triage_dev.yaml", SETS / "triage_dev2.yaml", SETS / "triage_dev3.yaml")
+TRIAGE_DEV = tuple(SETS / f"triage_dev{suffix}.yaml" for suffix in ("", "2", "3", "4", "5"))
 TRIAGE_HELD_OUT = SETS / "triage_heldout.yaml"
 
 IN_SCOPE = "in_scope"
@@ -617,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"## Understanding benchmark ({len(knowledge.entries)} entries, {len(knowledge.triage.concepts)} safety "
         "concepts)",
         "",
-        f"### Safety triage: dev {len(triage_dev)} messages (three sets), held-out {len(triage_held)} "
+        f"### Safety triage: dev {len(triage_dev)} messages ({len(TRIAGE_DEV)} sets), held-out {len(triage_held)} "
         "(scored only here)",
         "",
         *_triage_tables(dev_triage, held_triage),
