@@ -545,7 +545,7 @@ def test_unanswered_questions_are_scrubbed_and_deleted_by_forget(store: Store) -
     for personal in ("Taro", "Yamada", "8765", "taro@example.com", "2-14-7", "Jingumae"):
         assert personal not in kept, kept
     assert kept.startswith("qwz? I'm [name]")
-    raw = store.db.execute("SELECT patient_ref FROM unanswered").fetchall()
+    raw = store.db.execute("SELECT patient_ref FROM unanswered ORDER BY id").fetchall()
     assert [ref for (ref,) in raw] == [store.cipher.reference(7), store.cipher.reference(8)]
     with store.transaction():
         removed = store.forget(7)
