@@ -68,12 +68,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import load_config
-from bot.content import Knowledge, load_knowledge
-from bot.dialogue import Dialogue
-from bot.replies import Reply, UserInput
-from bot.state import ConversationState
-from bot.store import DATABASE_NAME, Store
-from bot.telegram_html import to_plain_text
+from bot.content.html import to_plain_text
+from bot.content.loader import Knowledge, load_knowledge
+from bot.core.dialogue import Dialogue
+from bot.core.replies import Reply, UserInput
+from bot.core.state import ConversationState
+from bot.storage.sqlite.store import DATABASE_NAME, Store
 from tests.bot_process import BOOKING_URL, PROJECT, TOKEN, BotProcess
 from tests.fake_telegram.server import ChatMessage, FakeTelegramServer, RecordedRequest
 

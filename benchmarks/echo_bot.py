@@ -4,8 +4,8 @@ Telegram calls per update as ours.
 - text or command: one sendMessage with the text echoed back;
 - button press: answerCallbackQuery, then editMessageText of the pressed message.
 
-It is set up like `bot/telegram_app.py` wherever that changes speed or memory: one TypeHandler,
-concurrent_updates(True), the same HTTP connection pool size (read from bot/telegram_app.py so
+It is set up like `bot/channels/telegram/adapter.py` wherever that changes speed or memory: one TypeHandler,
+concurrent_updates(True), the same HTTP connection pool size (read from bot/channels/telegram/adapter.py so
 the two cannot drift apart), Defaults with parse_mode HTML and no link previews, long polling
 with every update type, and the commands registered at start (which is also how the benchmark
 sees that a bot is up). What it does not have is everything that is ours: the SQLite state and
@@ -37,7 +37,7 @@ DEFAULT_POOL_SIZE = 64
 
 
 def our_pool_size() -> int:
-    """The connection_pool_size(...) bot/telegram_app.py uses (DEFAULT_POOL_SIZE if not found)."""
+    """The connection_pool_size(...) bot/channels/telegram/adapter.py uses (DEFAULT_POOL_SIZE if not found)."""
     try:
         found = re.search(r"\.connection_pool_size\(\s*(\d+)\s*\)", OUR_APP.read_text(encoding="utf-8"))
     except OSError:
@@ -46,7 +46,7 @@ def our_pool_size() -> int:
 
 
 def our_uses_rate_limiter() -> bool:
-    """True when bot/telegram_app.py sets an AIORateLimiter."""
+    """True when bot/channels/telegram/adapter.py sets an AIORateLimiter."""
     try:
         return ".rate_limiter(AIORateLimiter(" in OUR_APP.read_text(encoding="utf-8")
     except OSError:

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from bot.config import load_config
-from bot.notices import load_notices
-from bot.telegram_html import to_plain_text
+from bot.content.html import to_plain_text
+from bot.content.notices import load_notices
 from tests.bot_process import TOKEN, BotProcess, wait_quiet
 from tests.fake_telegram.server import FakeTelegramServer
 

@@ -13,7 +13,7 @@ fresh DATA_DIR and KEY_FILE in a temporary folder, and a staff chat (STAFF_CHAT_
   phone, time, Skip, "Looks right", "I agree, send it"). Each update waits for the bot's reply
   (a message sent or edited in that chat) before the next: as fast as the bot answers.
 - Throughput has a ceiling that is the bot's own choice: python-telegram-bot's AIORateLimiter
-  (bot/telegram_app.py) lets through at most 30 calls per second that name a chat, which is
+  (bot/channels/telegram/adapter.py) lets through at most 30 calls per second that name a chat, which is
   Telegram's limit for messages to different users; a typed text costs two (the "typing" action
   and the answer), a press or a command one. So 20,000 updates take at least ~11 minutes however
   fast the bot is, and latency under a saturating load is mostly time queued in that limiter;
@@ -57,7 +57,7 @@ from benchmarks.chaos import (
     screen_of_flow,
     staff_requests,
 )
-from bot.store import DATABASE_NAME, DAY, Store
+from bot.storage.sqlite.store import DATABASE_NAME, DAY, Store
 from tests.bot_process import TOKEN, BotProcess
 from tests.fake_telegram.server import ChatMessage
 

@@ -53,11 +53,11 @@ from typing import Any
 
 from benchmarks.echo_bot import our_pool_size, our_uses_rate_limiter
 from bot.config import load_config
-from bot.content import Knowledge, load_knowledge
-from bot.dialogue import Dialogue
-from bot.replies import UserInput
-from bot.state import ConversationState
-from bot.telegram_html import to_plain_text
+from bot.content.html import to_plain_text
+from bot.content.loader import Knowledge, load_knowledge
+from bot.core.dialogue import Dialogue
+from bot.core.replies import UserInput
+from bot.core.state import ConversationState
 from tests.bot_process import PROJECT, TOKEN, BotProcess
 from tests.fake_telegram.server import FakeTelegramServer, RecordedRequest
 
@@ -600,7 +600,7 @@ def report(ours: RunResult, echo: RunResult, args: argparse.Namespace) -> tuple[
         f"({ours.calls['sendChatAction']} calls here); the echo bot does not. Otherwise both make the "
         "same calls per update: sendMessage for text and commands, answerCallbackQuery + "
         "editMessageText for a button press.",
-        f"- Echo bot: same ApplicationBuilder set-up as bot/telegram_app.py (base_url from "
+        f"- Echo bot: same ApplicationBuilder set-up as bot/channels/telegram/adapter.py (base_url from "
         f"TELEGRAM_BASE_URL, concurrent_updates(True), connection_pool_size({our_pool_size()}), Defaults "
         f"parse_mode HTML); AIORateLimiter: ours {'yes' if our_uses_rate_limiter() else 'no'}, "
         f"echo {'yes' if args.echo_rate_limiter else 'no'}.",

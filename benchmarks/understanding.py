@@ -40,8 +40,8 @@ from typing import Any
 import yaml
 from rapidfuzz import fuzz, process, utils
 
-from bot.content import Entry, Knowledge, load_knowledge
-from bot.understanding import Understander
+from bot.content.loader import Entry, Knowledge, load_knowledge
+from bot.understanding.understander import Understander
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE_DIR = ROOT / "knowledge"

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from bot.config import Config, ConfigError, load_config, setup_logging, url_problem
-from bot.content import ContentError, Knowledge, load_knowledge
-from bot.notices import NoticesError, load_notices
-from bot.store import StoreError
+from bot.content.loader import ContentError, Knowledge, load_knowledge
+from bot.content.notices import NoticesError, load_notices
+from bot.storage.sqlite.store import StoreError
 
 EXIT_CONTENT = 1
 EXIT_CONFIG = 2
@@ -61,15 +61,10 @@ def cmd_check(config: Config) -> int:
 
 
 def cmd_chat(config: Config) -> int:
-    from bot.service import ClinicService
-    from bot.store import Store
-    from bot.terminal import run_chat
+    from bot.app import build_chat_service
+    from bot.channels.terminal import run_chat
 
-    knowledge = _load(config)
-    service = ClinicService(
-        knowledge, Store(None), request_retention_days=config.request_retention_days, timezone=config.timezone
-    )
-    return run_chat(service)
+    return run_chat(build_chat_service(config, _load(config)))
 
 
 def cmd_export(config: Config, path: str) -> int:
@@ -77,7 +72,7 @@ def cmd_export(config: Config, path: str) -> int:
     import csv
     import os
 
-    from bot.telegram_app import build_service
+    from bot.app import build_service
 
     _, service = build_service(config, _load(config))
     requests = service.store.requests()
@@ -89,13 +84,13 @@ def cmd_export(config: Config, path: str) -> int:
             writer.writerow(
                 [
                     request.id,
-                    service._when(request.created_at),
+                    service.local_time(request.created_at),
                     _safe_cell(request.name),
                     _safe_cell(request.phone),
                     request.preferred_time,
                     _safe_cell(request.note),
                     request.status,
-                    service._when(request.handled_at) if request.handled_at else "",
+                    service.local_time(request.handled_at) if request.handled_at else "",
                 ]
             )
     print(f"{len(requests)} request(s) written to {path}")
@@ -112,8 +107,8 @@ def _safe_cell(value: str) -> str:
 
 def cmd_report(config: Config, limit: int) -> int:
     """The most frequent questions the bot could not answer, grouped by similarity."""
-    from bot.report import group_questions
-    from bot.telegram_app import build_service
+    from bot.app import build_service
+    from bot.understanding.report import group_questions
 
     store, _ = build_service(config, _load(config))
     groups = group_questions(store.unanswered())
@@ -133,9 +128,11 @@ def cmd_run(config: Config) -> int:
     knowledge = _load(config)
     for warning in knowledge.warnings:
         log.warning("%s", warning)
-    from bot.telegram_app import run_telegram
+    from bot.app import build_service
+    from bot.channels.telegram.adapter import run_telegram
 
-    return run_telegram(config, knowledge, token)
+    store, service = build_service(config, knowledge)
+    return run_telegram(config, knowledge, token, store, service)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

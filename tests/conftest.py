@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.actions import MAX_CALLBACK_BYTES, decode
-from bot.content import MAX_TITLE_CHARS, SETTING_ENV, Knowledge, load_knowledge
-from bot.dialogue import Dialogue, Turn
-from bot.replies import Button, UserInput
-from bot.state import ConversationState
-from bot.telegram_html import html_problems, visible_length
-from bot.understanding import Understander
+from bot.content.html import html_problems, visible_length
+from bot.content.loader import MAX_TITLE_CHARS, SETTING_ENV, Knowledge, load_knowledge
+from bot.core.actions import MAX_CALLBACK_BYTES, decode
+from bot.core.dialogue import Dialogue, Turn
+from bot.core.replies import Button, UserInput
+from bot.core.state import ConversationState
+from bot.understanding.understander import Understander
 from tests.bot_process import TOKEN
 from tests.fake_telegram.server import FakeTelegramServer
 

@@ -13,9 +13,9 @@ import pytest
 from telegram.constants import ChatType
 
 from benchmarks.chaos import KNOWLEDGE, read_only_data_dir_check
-from bot.replies import UserInput
-from bot.store import Store
-from bot.telegram_app import TelegramBot
+from bot.channels.telegram.adapter import TelegramBot
+from bot.core.replies import UserInput
+from bot.storage.sqlite.store import Store
 from tests.conftest import run_module, table_row
 
 TIMEOUT_SECONDS = 300

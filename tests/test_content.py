@@ -1,4 +1,4 @@
-"""bot.content: the shipped knowledge loads and follows the medical content rules; every editing
+"""bot.content.loader: the shipped knowledge loads and follows the medical content rules; every editing
 mistake comes back as a line naming file, entry and field, never as a traceback."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.content import (
+from bot.content.loader import (
     MAX_ANSWER_CHARS,
     ContentError,
     Knowledge,
     _ContentLoader,  # the loader the bot reads content with, so a round trip is faithful
     load_knowledge,
 )
-from bot.dialogue import Dialogue
+from bot.core.dialogue import Dialogue
 from tests.conftest import KNOWLEDGE_DIR, ROOT, run_bot
 
 # --------------------------------------------------------------------------- helpers
@@ -436,7 +436,7 @@ def test_the_literal_finder_finds_literals() -> None:
 
 def test_no_patient_facing_literals_in_code() -> None:
     """Every word a patient reads lives in knowledge/, so a translation is a folder copy."""
-    files = sorted((ROOT / "bot").glob("*.py"))
+    files = sorted((ROOT / "bot").rglob("*.py"))
     assert files
     found = [
         f"{file.name}:{line}: {text}"

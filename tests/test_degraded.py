@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import load_knowledge
-from bot.replies import UserInput
-from bot.service import ClinicService
-from bot.store import Store
+from bot.content.loader import load_knowledge
+from bot.core.replies import UserInput
+from bot.service.clinic import ClinicService
+from bot.storage.sqlite.store import Store
 
 KNOWLEDGE = load_knowledge(Path(__file__).resolve().parent.parent / "knowledge")
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from bot.actions import ShowAnswer, Simple
-from bot.content import Knowledge
-from bot.dialogue import MAX_FOLLOW_UPS, MAX_MATCH_CHARS, Dialogue, Turn
-from bot.matcher import Candidate, MatchResult
-from bot.replies import UserInput
-from bot.state import ConversationState
-from bot.telegram_html import to_plain_text
-from bot.understanding import Understanding
+from bot.content.html import to_plain_text
+from bot.content.loader import Knowledge
+from bot.core.actions import ShowAnswer, Simple
+from bot.core.dialogue import MAX_FOLLOW_UPS, MAX_MATCH_CHARS, Dialogue, Turn
+from bot.core.replies import UserInput
+from bot.core.state import ConversationState
+from bot.understanding.matcher import Candidate, MatchResult
+from bot.understanding.understander import Understanding
 from tests.conftest import Chat, buttons_of
 
 MAIN_MENU_ACTIONS = ["ask", "selfcheck", "book", "callback", "urgent"]

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config
-from bot.content import load_knowledge
-from bot.notices import load_notices
-from bot.store import DATABASE_NAME
-from bot.telegram_html import to_plain_text
+from bot.content.html import to_plain_text
+from bot.content.loader import load_knowledge
+from bot.content.notices import load_notices
+from bot.storage.sqlite.store import DATABASE_NAME
 from tests.bot_process import TOKEN, BotProcess, wait_quiet
 from tests.conftest import run_bot
 from tests.fake_telegram.server import FakeTelegramServer

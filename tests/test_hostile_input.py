@@ -12,14 +12,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.actions import MAX_CALLBACK_BYTES, decode
-from bot.content import ContentError, Knowledge, load_knowledge
-from bot.dialogue import Dialogue
-from bot.replies import UserInput
-from bot.service import ClinicService
-from bot.state import ConversationState
-from bot.store import Store
-from bot.telegram_html import html_problems, visible_length
+from bot.content.html import html_problems, visible_length
+from bot.content.loader import ContentError, Knowledge, load_knowledge
+from bot.core.actions import MAX_CALLBACK_BYTES, decode
+from bot.core.dialogue import Dialogue
+from bot.core.replies import UserInput
+from bot.core.state import ConversationState
+from bot.service.clinic import ClinicService
+from bot.storage.sqlite.store import Store
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 TELEGRAM_MAX_TEXT = 4096

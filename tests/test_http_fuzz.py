@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from telegram import Update
 
-from bot.actions import SELFCHECK_CHOICES, SIMPLE_ACTIONS
+from bot.core.actions import SELFCHECK_CHOICES, SIMPLE_ACTIONS
 from tests.bot_process import TOKEN, BotProcess, wait_quiet
 from tests.fake_telegram import objects
 from tests.fake_telegram.server import FakeTelegramServer

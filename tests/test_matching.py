@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import bench
+from benchmarks import understanding as bench
 
 PARAPHRASES = Path(__file__).parent / "data" / "paraphrases.yaml"
 

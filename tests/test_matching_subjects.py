@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import focus
-from bot.actions import ShowAnswer
-from bot.content import ContentError, load_knowledge
-from bot.language import ENGLISH
+from bot.content.loader import ContentError, load_knowledge
+from bot.core.actions import ShowAnswer
+from bot.understanding import focus
+from bot.understanding.language import ENGLISH
 from tests.conftest import KNOWLEDGE_DIR, Chat
 from tests.test_content import edit, entry
 
@@ -207,7 +207,7 @@ def test_the_method_is_found_by_its_sound(understander, text):
 
 
 def test_sound_keys_join_spellings_and_keep_other_words_apart():
-    from bot.matcher import sound_key
+    from bot.understanding.matcher import sound_key
 
     assert len({sound_key(w) for w in ("cellgel", "selgel", "celljell", "sellgel", "selljel")}) == 1
     assert sound_key("cellgel") not in {sound_key(w) for w in ("college", "seagull", "cells", "gel", "sell")}

@@ -26,10 +26,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.config import load_config
-from bot.content import load_knowledge
-from bot.crypto import Cipher
-from bot.store import Store
-from bot.telegram_html import to_plain_text
+from bot.content.html import to_plain_text
+from bot.content.loader import load_knowledge
+from bot.storage.crypto import Cipher
+from bot.storage.sqlite.store import Store
 from tests.bot_process import PROJECT, TOKEN, BotProcess, wait_quiet
 from tests.fake_telegram.server import ChatMessage, FakeTelegramServer
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.actions import MAX_CALLBACK_BYTES, SafetyAnswer, decode
-from bot.content import ContentError, Knowledge, load_knowledge
+from bot.content.loader import ContentError, Knowledge, load_knowledge
+from bot.core.actions import MAX_CALLBACK_BYTES, SafetyAnswer, decode
 from tests.conftest import KNOWLEDGE_DIR, Chat, buttons_of
 from tests.test_content import assert_problem, edit, problems_of
 

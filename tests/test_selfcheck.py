@@ -8,7 +8,9 @@ import shutil
 
 import pytest
 
-from bot.actions import (
+from bot.content.html import to_plain_text
+from bot.content.loader import Knowledge, load_knowledge
+from bot.core.actions import (
     MAX_CALLBACK_BYTES,
     SELFCHECK_CHOICES,
     SIMPLE_ACTIONS,
@@ -17,11 +19,9 @@ from bot.actions import (
     Simple,
     decode,
 )
-from bot.content import Knowledge, load_knowledge
-from bot.dialogue import Dialogue, Turn
-from bot.replies import UserInput
-from bot.state import ConversationState, SelfCheckProgress
-from bot.telegram_html import to_plain_text
+from bot.core.dialogue import Dialogue, Turn
+from bot.core.replies import UserInput
+from bot.core.state import ConversationState, SelfCheckProgress
 from tests.conftest import KNOWLEDGE_DIR, Chat, buttons_of
 
 YES, NO, UNSURE, BACK, STOP, CONTINUE = "Yes", "No", "Not sure", "◀ Back", "Stop", "Continue the check"

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.actions import CallbackChoice, Simple, StaffAction
-from bot.content import Knowledge
-from bot.replies import Button, Event, Reply, UserInput
-from bot.service import ClinicService
-from bot.store import DATABASE_NAME, DAY, MAX_BACKOFF_SECONDS, MAX_PATIENT_ATTEMPTS, Store, StoreError
+from bot.content.loader import Knowledge
+from bot.core.actions import CallbackChoice, Simple, StaffAction
+from bot.core.replies import Button, Event, Reply, UserInput
+from bot.service.clinic import ClinicService
+from bot.storage.sqlite.store import DATABASE_NAME, DAY, MAX_BACKOFF_SECONDS, MAX_PATIENT_ATTEMPTS, Store, StoreError
 
 T0 = 1_760_000_000.0
 PATIENT = 5150

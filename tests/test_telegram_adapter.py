@@ -13,13 +13,13 @@ import httpx
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
-from bot.actions import Simple
+from bot.channels.telegram.adapter import OWED_PRESS_SECONDS, TelegramBot, may_have_arrived
 from bot.config import load_config
-from bot.content import load_knowledge
-from bot.replies import UserInput
-from bot.service import ClinicService
-from bot.store import Store
-from bot.telegram_app import OWED_PRESS_SECONDS, TelegramBot, may_have_arrived
+from bot.content.loader import load_knowledge
+from bot.core.actions import Simple
+from bot.core.replies import UserInput
+from bot.service.clinic import ClinicService
+from bot.storage.sqlite.store import Store
 
 KNOWLEDGE = load_knowledge(load_config(env={}, env_file=Path("/nonexistent")).knowledge_dir)
 CHAT = 5150

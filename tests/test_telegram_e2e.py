@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config
-from bot.content import load_knowledge
-from bot.telegram_html import to_plain_text
+from bot.content.html import to_plain_text
+from bot.content.loader import load_knowledge
 from tests.bot_process import BOOKING_URL, TOKEN, BotProcess, wait_quiet
 from tests.fake_telegram.server import FakeTelegramServer
 

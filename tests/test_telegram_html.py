@@ -1,10 +1,10 @@
-"""bot.telegram_html: the HTML subset Telegram accepts, and length as Telegram counts it."""
+"""bot.content.html: the HTML subset Telegram accepts, and length as Telegram counts it."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.telegram_html import html_problems, to_plain_text, visible_length
+from bot.content.html import html_problems, to_plain_text, visible_length
 
 VALID = [
     "plain text, no markup at all",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import re
 
-from bot.content import Knowledge
-from bot.dialogue import Dialogue
-from bot.service import ClinicService
-from bot.state import ConversationState
-from bot.store import Store
-from bot.telegram_html import to_plain_text
-from bot.terminal import TerminalChat, run_chat
+from bot.channels.terminal import TerminalChat, run_chat
+from bot.content.html import to_plain_text
+from bot.content.loader import Knowledge
+from bot.core.dialogue import Dialogue
+from bot.core.state import ConversationState
+from bot.service.clinic import ClinicService
+from bot.storage.sqlite.store import Store
 from tests.conftest import run_bot
 
 BOOKING_URL = "https://booking.example.org/spine?from=bot&lang=en"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import bench
-from bot.triage import TriageResult
+from benchmarks import understanding as bench
+from bot.understanding.triage import TriageResult
 
 
 def judge(understander, text: str) -> TriageResult | None:

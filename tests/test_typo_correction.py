@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from bot.bench import synthetic_knowledge
+from benchmarks.understanding import synthetic_knowledge
 from bot.config import load_config
-from bot.content import load_knowledge
-from bot.text import LONG_WORD_LENGTH, MIN_CORRECTABLE_LENGTH, Lexicon, slip_rank
-from bot.understanding import Understander
+from bot.content.loader import load_knowledge
+from bot.understanding.text import LONG_WORD_LENGTH, MIN_CORRECTABLE_LENGTH, Lexicon, slip_rank
+from bot.understanding.understander import Understander
 
 KNOWLEDGE = load_knowledge(load_config(env={}, env_file=Path("/nonexistent")).knowledge_dir)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.actions import SafetyAnswer
-from bot.callback_flow import FlowResult
-from bot.content import Knowledge
-from bot.replies import Button, Event, Keyboard, Reply
-from bot.state import ConversationState, SafetyQuestionPending
-from bot.triage import TriageResult
+from bot.content.loader import Knowledge
+from bot.core.actions import SafetyAnswer
+from bot.core.replies import Button, Event, Keyboard, Reply
+from bot.core.request_flow import FlowResult
+from bot.core.state import ConversationState, SafetyQuestionPending
+from bot.understanding.triage import TriageResult
 
 
 class SafetyFlow:

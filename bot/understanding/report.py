@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz
 
-from bot.text import normalise
+from bot.understanding.text import normalise
 
 SIMILAR = 75.0
 

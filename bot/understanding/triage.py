@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from bot.content import SAFETY_LEVELS, ContextRule, SafetyConcept, TriageSpec
-from bot.language import LanguageModule
-from bot.text import words
+from bot.content.loader import SAFETY_LEVELS, ContextRule, SafetyConcept, TriageSpec
+from bot.understanding.language import LanguageModule
+from bot.understanding.text import words
 
 ANY_WORD = "*"
 NUMBER = "<"  # "<number>": any number in digits ("lost 8 kg"); "<70+>": at least 70; "<70-110>"

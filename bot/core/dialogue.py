@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from bot.actions import CallbackChoice, SafetyAnswer, SelfCheckAnswer, ShowAnswer, Simple, decode
-from bot.callback_flow import CallbackFlow, FlowResult
-from bot.content import Entry, Knowledge
-from bot.matcher import MatchResult
-from bot.replies import Button, Effect, Event, Keyboard, Reply, UserInput
-from bot.safety_flow import SafetyFlow
-from bot.selfcheck import SelfCheck
-from bot.state import ConversationState
-from bot.text import normalise
-from bot.understanding import Understander, Understanding
+from bot.content.loader import Entry, Knowledge
+from bot.core.actions import CallbackChoice, SafetyAnswer, SelfCheckAnswer, ShowAnswer, Simple, decode
+from bot.core.replies import Button, Effect, Event, Keyboard, Reply, UserInput
+from bot.core.request_flow import CallbackFlow, FlowResult
+from bot.core.safety_flow import SafetyFlow
+from bot.core.selfcheck import SelfCheck
+from bot.core.state import ConversationState
+from bot.understanding.matcher import MatchResult
+from bot.understanding.text import normalise
+from bot.understanding.understander import Understander, Understanding
 
 MAX_MATCH_CHARS = 1000  # long stories are matched on their start; triage reads everything
 MAX_SUGGESTIONS = 2

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.actions import SelfCheckAnswer, Simple
-from bot.content import Knowledge
-from bot.replies import Button, Event, Keyboard, Reply
-from bot.state import ConversationState, SelfCheckProgress
+from bot.content.loader import Knowledge
+from bot.core.actions import SelfCheckAnswer, Simple
+from bot.core.replies import Button, Event, Keyboard, Reply
+from bot.core.state import ConversationState, SelfCheckProgress
 
 ANSWERS = ("yes", "no", "unsure")
 

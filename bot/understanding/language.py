@@ -10,7 +10,7 @@ A module says three things:
   after it in Japanese; content can still list cues of the other kind explicitly;
 - which words are subject pronouns that start a new clause ("I", "he"), so "I don't have a fever
   and I can't pee" is two findings, not one negated pair.
-Word normalisation itself (lower case, slang, typos) lives in `bot.text` and `language.yaml`.
+Word normalisation itself (lower case, slang, typos) lives in `bot.understanding.text` and `language.yaml`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.telegram_html import html_problems
+from bot.content.html import html_problems
 
 FILE_NAME = "notices.yaml"
 KEYS = ("slow_down", "edited_in_flow")

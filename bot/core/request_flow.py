@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from bot.actions import CallbackChoice, Simple
-from bot.content import Knowledge
-from bot.replies import Button, Effect, Event, Keyboard, Reply
-from bot.state import CallbackDraft, ConversationState
-from bot.text import normalise
+from bot.content.loader import Knowledge
+from bot.core.actions import CallbackChoice, Simple
+from bot.core.replies import Button, Effect, Event, Keyboard, Reply
+from bot.core.state import CallbackDraft, ConversationState
+from bot.understanding.text import normalise
 
 MAX_NAME_CHARS = 80
 MAX_NOTE_CHARS = 500

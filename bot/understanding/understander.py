@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot import focus
-from bot.content import Knowledge
-from bot.language import language_module
-from bot.matcher import Matcher, MatchResult
-from bot.text import Lexicon
-from bot.triage import Triage, TriageResult
+from bot.content.loader import Knowledge
+from bot.understanding import focus
+from bot.understanding.language import language_module
+from bot.understanding.matcher import Matcher, MatchResult
+from bot.understanding.text import Lexicon
+from bot.understanding.triage import Triage, TriageResult
 
 
 @dataclass(frozen=True)
@@ -59,5 +59,5 @@ class Understander:
         return self._match_sentences(sentences, [mark for _, mark in pieces])
 
     def _match_sentences(self, sentences: list[list[str]], marks: list[str]) -> MatchResult:
-        """Matching on the question part: the story around it counts less (`bot.focus`)."""
+        """Matching on the question part: the story around it counts less (`bot.understanding.focus`)."""
         return self.matcher.match_parts(focus.weigh(sentences, marks, self.question_words, self.lead_ins))

@@ -34,9 +34,9 @@ from typing import Literal
 
 from rapidfuzz import fuzz, process
 
-from bot import focus
-from bot.content import Entry
-from bot.text import Lexicon, stem
+from bot.content.loader import Entry
+from bot.understanding import focus
+from bot.understanding.text import Lexicon, stem
 
 ANSWER_THRESHOLD = 52.0  # below this the best entry is only a suggestion
 SUGGEST_THRESHOLD = 42.0  # below this nothing is offered: honest fallback
@@ -263,7 +263,7 @@ class Matcher:
     @staticmethod
     def vocabulary(entries: Iterable[Entry]) -> list[str]:
         """Every word the entries use, for the lexicon's typo correction."""
-        from bot.text import words
+        from bot.understanding.text import words
 
         return [
             word
@@ -286,7 +286,7 @@ class Matcher:
 
     def match_parts(self, parts: Sequence[tuple[Sequence[str], float]]) -> MatchResult:
         """Match a message given as weighted parts (sentences): in a long story the question
-        sentence counts in full and the narrative around it less (see `bot.focus`)."""
+        sentence counts in full and the narrative around it less (see `bot.understanding.focus`)."""
         parts = [self._sound_alikes(part) for part in parts]
         tokens = [word for words, _ in parts for word in words]
         weights: dict[str, float] = {}

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.actions import StaffAction, decode
-from bot.content import Knowledge
-from bot.dialogue import Dialogue, Turn
-from bot.notices import Notices
-from bot.replies import Button, Event, Reply, UserInput
-from bot.state import ConversationState
-from bot.store import CallbackRequest, Store
+from bot.content.loader import Knowledge
+from bot.content.notices import Notices
+from bot.core.actions import StaffAction, decode
+from bot.core.dialogue import Dialogue, Turn
+from bot.core.replies import Button, Event, Reply, UserInput
+from bot.core.state import ConversationState
+from bot.storage.sqlite.store import CallbackRequest, Store
 
 log = logging.getLogger("bot.service")
 
@@ -187,7 +187,7 @@ class ClinicService:
             patient_phone=request.phone,
             time=buttons.get(request.preferred_time, request.preferred_time),
             note=request.note or self.texts.texts["no_note"],
-            received=self._when(request.created_at),
+            received=self.local_time(request.created_at),
         )
         if status:
             text += "\n" + status
@@ -236,7 +236,7 @@ class ClinicService:
         request = self.store.request(action.request_id)
         assert request is not None
         key = "status_contacted" if action.outcome == "contacted" else "status_unreachable"
-        status = self.texts.staff_text(key, when=self._when(request.handled_at or 0))
+        status = self.texts.staff_text(key, when=self.local_time(request.handled_at or 0))
         updated = self.staff_message(request, status)
         places = set(self.store.request_messages(action.request_id))
         if pressed_message_id is not None:
@@ -246,5 +246,6 @@ class ClinicService:
         self.store.record((Event(f"request_{action.outcome}"),))
         return Handled(status, staff_queued=True)
 
-    def _when(self, timestamp: float) -> str:
+    def local_time(self, timestamp: float) -> str:
+        """A time as staff read it: the clinic's time zone."""
         return datetime.fromtimestamp(timestamp, self.timezone).strftime("%Y-%m-%d %H:%M %Z")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from bot.replies import Button, Reply, UserInput
-from bot.service import ClinicService
-from bot.telegram_html import to_plain_text
+from bot.content.html import to_plain_text
+from bot.core.replies import Button, Reply, UserInput
+from bot.service.clinic import ClinicService
 
 TERMINAL_CHAT_ID = 0
 

@@ -8,7 +8,7 @@ Staff notifications are retried with backoff until Telegram accepts them, howeve
 takes; a reply to a patient is given up after MAX_PATIENT_ATTEMPTS.
 
 Personal data (states, queued messages, names, phone numbers, notes, unanswered questions) is
-encrypted with the data key (bot/crypto.py). WAL with synchronous=NORMAL survives a killed
+encrypted with the data key (bot/storage/crypto.py). WAL with synchronous=NORMAL survives a killed
 process without losing a committed transaction. All SQL is parameterised.
 """
 
@@ -22,9 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.crypto import Cipher, DataKeyError, load_key, new_key
-from bot.personal_data import scrub
-from bot.replies import Button, Event, Reply
+from bot.core.replies import Button, Event, Reply
+from bot.storage.crypto import Cipher, DataKeyError, load_key, new_key
+from bot.storage.personal_data import scrub
 
 DATABASE_NAME = "bot.sqlite3"
 STATE_RETENTION_DAYS = 30

@@ -2,7 +2,7 @@
 
 Each update, under a per-chat lock: load state -> dialogue core -> commit state and replies to
 the outbox (SQLite) -> answer the button press -> send the outbox. A crash between any two
-steps loses nothing (see bot/store.py). The self-check edits its one message in place.
+steps loses nothing (see bot/storage/sqlite/store.py). The self-check edits its one message in place.
 """
 
 from __future__ import annotations
@@ -43,14 +43,13 @@ from telegram.error import (
 )
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 
-from bot.chat_locks import ChatLocks
+from bot.channels.chat_locks import ChatLocks
 from bot.config import Config, ConfigError
-from bot.content import Knowledge
-from bot.notices import load_notices
-from bot.replies import Button, Keyboard, Reply, UserInput
-from bot.service import STAFF_COMMANDS, ClinicService, Handled
-from bot.store import OutboxItem, Store, storage_advice
-from bot.telegram_html import to_plain_text
+from bot.content.html import to_plain_text
+from bot.content.loader import Knowledge
+from bot.core.replies import Button, Keyboard, Reply, UserInput
+from bot.service.clinic import STAFF_COMMANDS, ClinicService, Handled
+from bot.storage.sqlite.store import OutboxItem, Store, storage_advice
 
 log = logging.getLogger("bot.telegram")
 
@@ -743,25 +742,9 @@ def _is_command(message: Message) -> bool:
     )
 
 
-def build_service(config: Config, knowledge: Knowledge) -> tuple[Store, ClinicService]:
-    """The store and service both channels use, from the configuration."""
-    key = config.data_key.encode("ascii") if config.data_key else None  # checked in load_config
-    store = Store(config.data_dir, key=key, key_file=config.key_file)
-    service = ClinicService(
-        knowledge,
-        store,
-        config.staff_chat_ids,
-        config.staff_user_ids,
-        config.request_retention_days,
-        config.timezone,
-        notices=load_notices(config.knowledge_dir),
-    )
-    return store, service
-
-
-def run_telegram(config: Config, knowledge: Knowledge, token: str) -> int:
-    """Run until stopped: long polling, or a webhook when WEBHOOK_URL is set."""
-    store, service = build_service(config, knowledge)
+def run_telegram(config: Config, knowledge: Knowledge, token: str, store: Store, service: ClinicService) -> int:
+    """Run until stopped: long polling, or a webhook when WEBHOOK_URL is set. The store and
+    service come from the composition root (`bot.app`)."""
     removed = store.purge(config.request_retention_days)
     log.info("data in %s; retention removed %s", config.data_dir, removed)
     if not config.staff_chat_ids:

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from bot.language import LANGUAGES, language_module
-from bot.telegram_html import html_problems, visible_length
+from bot.content.html import html_problems, visible_length
+from bot.understanding.language import LANGUAGES, language_module
 
 ENTRY_KINDS = ("article", "clinic", "out_of_scope", "smalltalk")
 ENTRY_OFFERS = ("selfcheck", "book", "callback")
@@ -750,7 +750,7 @@ def _load_language(root: Path, report: _Report) -> Language:
         return Language(frozenset(), frozenset(), {}, frozenset())
     if language_module(data["code"]) is None:
         known = ", ".join(sorted(LANGUAGES))
-        report.add(file, f"no language module for '{data['code']}' (bot/language.py has: {known}); "
+        report.add(file, f"no language module for '{data['code']}' (bot/understanding/language.py has: {known}); "
                    "triage cannot read this content safely", None, "code")
     replacements: dict[str, str] = {}
     for source, target in data["replacements"].items():

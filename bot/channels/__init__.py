@@ -1,0 +1,1 @@
+"""Channels: one adapter per messenger (Telegram, the terminal) around the channel-free core."""
