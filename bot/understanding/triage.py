@@ -146,28 +146,39 @@ class _Index:
         """Spans of every group's phrases in `tokens`, by group id."""
         found: dict[int, list[Span]] = {}
         length = len(tokens)
+        prefixes = [self.prefixes_of(word) for word in tokens]  # once per word, not per node
+        root = self._root
         for start in range(length):
-            frontier = [self._root]
+            word = tokens[start]
+            if word not in root.exact and not prefixes[start] and not word.isdigit() and root.any is None:
+                continue  # most words start no phrase at all
+            frontier = self._step(root, word, prefixes[start])
+            if not frontier:
+                continue
             best: dict[int, int] = {}
-            position = start
-            while frontier and position < length:
-                word = tokens[position]
-                position += 1
-                frontier = [child for node in frontier for child in self._step(node, word)]
+            position = start + 1
+            while True:
                 for node in frontier:
                     for group_id in node.ends:
                         best[group_id] = position
+                if position >= length:
+                    break
+                word, word_prefixes = tokens[position], prefixes[position]
+                frontier = [child for node in frontier for child in self._step(node, word, word_prefixes)]
+                if not frontier:
+                    break
+                position += 1
             for group_id, end in best.items():
                 found.setdefault(group_id, []).append((start, end))
         return found
 
-    def _step(self, node: _Node, word: str) -> list[_Node]:
+    def _step(self, node: _Node, word: str, word_prefixes: tuple[str, ...]) -> list[_Node]:
         children = []
         exact = node.exact.get(word)
         if exact is not None:
             children.append(exact)
-        if node.prefix:
-            children.extend(node.prefix[p] for p in self.prefixes_of(word) if p in node.prefix)
+        if node.prefix and word_prefixes:
+            children.extend(node.prefix[p] for p in word_prefixes if p in node.prefix)
         if node.numbers and word.isdigit():
             number = int(word)
             children.extend(child for pattern, child in node.numbers.items() if _number_fits(pattern, number))
@@ -287,7 +298,14 @@ class Triage:
         self.pseudo = index.add(spec.pseudo_triggers)
         self.idioms = index.add(spec.idioms)
         self._across = tuple(concept for concept in self.concepts if concept.spec.across_sentences)
-        self._needed = {concept.spec.id: [p.group_ids for p in concept.patterns] for concept in self.concepts}
+        # Each pattern, filed under its first group: a sentence only tries the patterns that can start.
+        self._by_first_group: dict[int, list[tuple[int, _Concept, _Pattern, frozenset[int]]]] = {}
+        order = 0
+        for concept in self.concepts:
+            for pattern in concept.patterns:
+                entry = (order, concept, pattern, pattern.group_ids)
+                self._by_first_group.setdefault(pattern.groups[0].id, []).append(entry)
+                order += 1
         self._by_kind: dict[str, list[_Trigger]] = {}
         for trigger in self.triggers:
             self._by_kind.setdefault(trigger.kind, []).append(trigger)
@@ -365,19 +383,22 @@ class Triage:
     def _findings(self, found: Mapping[int, list[Span]], concepts: Iterable[_Concept]) -> list[_Finding]:
         idioms = found.get(self.idioms.id, ())
         present = found.keys()
+        wanted = {id(concept) for concept in concepts}
+        # Only patterns whose first group found something, in concept order (the most serious first).
+        candidates = sorted(
+            (entry for group_id in present for entry in self._by_first_group.get(group_id, ())),
+            key=lambda entry: entry[0],
+        )
         findings = []
-        for concept in concepts:
-            for pattern, needed in zip(concept.patterns, self._needed[concept.spec.id], strict=True):
-                if not present >= needed:
-                    continue  # some group found nothing: the common case, decided in one set test
+        for _, concept, pattern, needed in candidates:
+            if id(concept) in wanted and present >= needed:
                 spans = [found[group.id] for group in pattern.groups]
                 if idioms:
                     spans = [[span for span in matched if not _overlaps(span, idioms)] for matched in spans]
                     if not all(spans):
                         continue
                 window = COMBO_WINDOW * 3 if concept.spec.across_sentences else COMBO_WINDOW
-                for parts in _combined(spans, window):
-                    findings.append(_Finding(concept, parts, pattern.strong))
+                findings.extend(_Finding(concept, parts, pattern.strong) for parts in _combined(spans, window))
         return findings
 
     # ------------------------------------------------------------------ context
