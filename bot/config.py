@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.content.loader import SETTING_ENV
+from bot.core.request_flow import DEFAULT_RETENTION_DAYS
+from bot.storage.crypto import DEFAULT_KEY_FILE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOKEN_PATTERN = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{30,64}")
@@ -54,8 +56,8 @@ class Config:
     clinic_overrides: Mapping[str, str] = field(default_factory=dict)
     staff_user_ids: tuple[int, ...] = ()
     data_key: str | None = None
-    key_file: Path = Path("secrets/data.key")
-    request_retention_days: int = 30
+    key_file: Path = DEFAULT_KEY_FILE
+    request_retention_days: int = DEFAULT_RETENTION_DAYS
     timezone: str = "Asia/Tokyo"
 
     def require_token(self) -> str:
@@ -171,7 +173,7 @@ def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = No
         return found
 
     staff_ids = ids("STAFF_CHAT_ID")
-    retention = get("REQUEST_RETENTION_DAYS") or "30"
+    retention = get("REQUEST_RETENTION_DAYS") or str(DEFAULT_RETENTION_DAYS)
     if not (retention.isascii() and retention.isdigit()) or not 1 <= int(retention) <= 3650:
         raise ConfigError(f"REQUEST_RETENTION_DAYS: '{retention}' is not a number of days (1-3650)")
     webhook_url, webhook_secret = get("WEBHOOK_URL"), get("WEBHOOK_SECRET")
@@ -214,7 +216,7 @@ def load_config(env: Mapping[str, str] | None = None, env_file: Path | None = No
         clinic_overrides=overrides,
         staff_user_ids=tuple(ids("STAFF_USER_IDS")),
         data_key=data_key,
-        key_file=Path(get("KEY_FILE") or "secrets/data.key"),
+        key_file=Path(get("KEY_FILE") or DEFAULT_KEY_FILE),
         request_retention_days=int(retention),
         timezone=timezone,
     )

@@ -448,7 +448,7 @@ def test_no_patient_facing_literals_in_code() -> None:
 
 def test_answers_only_mention_buttons_the_bot_shows(knowledge: Knowledge, dialogue: Dialogue) -> None:
     """An answer that says 'tap “Ask for a call back”' must show that button."""
-    label = knowledge.callback.buttons["request"]
+    label = knowledge.request.buttons["request"]
     mentioning = [entry for entry in knowledge.entries.values() if label.lower() in entry.answer.lower()]
     assert mentioning, "the check would be vacuous: no answer mentions the call-back button"
     missing = [
@@ -470,7 +470,7 @@ def test_answer_buttons_follow_the_entry(knowledge: Knowledge, dialogue: Dialogu
         offer_labels = {
             knowledge.ui.buttons["book"],
             knowledge.ui.buttons["selfcheck"],
-            knowledge.callback.buttons["request"],
+            knowledge.request.buttons["request"],
         }
         titles = [
             knowledge.entries[target].title

@@ -16,7 +16,7 @@ from bot.understanding.matcher import Candidate, MatchResult
 from bot.understanding.understander import Understanding
 from tests.conftest import Chat, buttons_of
 
-MAIN_MENU_ACTIONS = ["ask", "selfcheck", "book", "callback", "urgent"]
+MAIN_MENU_ACTIONS = ["ask", "selfcheck", "book", "request", "urgent"]
 
 
 def actions(turn: Turn) -> list[str | None]:
@@ -31,7 +31,7 @@ def assert_main_menu(turn: Turn, knowledge: Knowledge) -> None:
     reply = turn.replies[-1]
     assert [b.action for row in reply.buttons for b in row] == MAIN_MENU_ACTIONS
     assert [b.label for row in reply.buttons for b in row] == [
-        knowledge.callback.buttons["request"] if name == "callback" else knowledge.ui.buttons[name]
+        knowledge.request.buttons["request"] if name == "request" else knowledge.ui.buttons[name]
         for name in MAIN_MENU_ACTIONS
     ]
 

@@ -21,7 +21,7 @@ from bot.core.actions import (
 )
 from bot.core.dialogue import Dialogue, Turn
 from bot.core.replies import UserInput
-from bot.core.state import ConversationState, SelfCheckProgress
+from bot.core.state import STATE_VERSION, ConversationState, SelfCheckProgress
 from tests.conftest import KNOWLEDGE_DIR, Chat, buttons_of
 
 YES, NO, UNSURE, BACK, STOP, CONTINUE = "Yes", "No", "Not sure", "◀ Back", "Stop", "Continue the check"
@@ -134,7 +134,7 @@ def test_all_no_gives_result_none_self_care_and_booking(chat: Chat, knowledge: K
     urls = [button.url for button in buttons_of(turn) if button.url]
     assert urls == [knowledge.settings.booking_url]
     assert labels(turn) == [
-        knowledge.ui.buttons["book"], knowledge.callback.buttons["request"], knowledge.ui.buttons["menu"]
+        knowledge.ui.buttons["book"], knowledge.request.buttons["request"], knowledge.ui.buttons["menu"]
     ]
     assert chat.state.selfcheck is None
     assert [(event.kind, event.data) for event in turn.events] == [("selfcheck_finished", {"yes": 0})]
@@ -452,7 +452,7 @@ def test_json_is_one_line_and_versioned() -> None:
     state = ConversationState(SelfCheckProgress("a", 3, ("yes", "no"), False), checks_started=10)
     text = state.to_json()
     assert "\n" not in text
-    assert text.startswith('{"v":1,')
+    assert text.startswith(f'{{"v":{STATE_VERSION},')
     assert ConversationState.from_json(text) == state
 
 

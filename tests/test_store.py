@@ -14,7 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.content.loader import Knowledge
-from bot.core.actions import CallbackChoice, Simple, StaffAction
+from bot.core.actions import RequestChoice, Simple, StaffAction
 from bot.core.replies import Button, Event, Reply, UserInput
 from bot.service.clinic import ClinicService
 from bot.storage.sqlite.store import DATABASE_NAME, DAY, MAX_BACKOFF_SECONDS, MAX_PATIENT_ATTEMPTS, Store, StoreError
@@ -399,16 +399,16 @@ class Driver:
         return self.service.handle(chat, user_input, self.update_id, user_id or chat, pressed)
 
     def request(self, chat: int, name: str = "Hanako Yamada", phone: str = "090-1234-5678", note: str = "") -> None:
-        self.send(chat, UserInput.action(Simple("callback").encode()))
+        self.send(chat, UserInput.action(Simple("request").encode()))
         self.send(chat, UserInput.text(name))
         self.send(chat, UserInput.text(phone))
-        self.send(chat, UserInput.action(CallbackChoice("time", "morning").encode()))
+        self.send(chat, UserInput.action(RequestChoice("time", "morning").encode()))
         if note:
             self.send(chat, UserInput.text(note))
         else:
-            self.send(chat, UserInput.action(CallbackChoice("note", "skip").encode()))
-        self.send(chat, UserInput.action(CallbackChoice("summary", "confirm").encode()))
-        handled = self.send(chat, UserInput.action(CallbackChoice("consent", "agree").encode()))
+            self.send(chat, UserInput.action(RequestChoice("note", "skip").encode()))
+        self.send(chat, UserInput.action(RequestChoice("summary", "confirm").encode()))
+        handled = self.send(chat, UserInput.action(RequestChoice("consent", "agree").encode()))
         assert handled is not None and handled.staff_queued
 
 
@@ -439,11 +439,11 @@ def test_saved_request_queues_one_staff_message_per_staff_chat(service: ClinicSe
 def test_no_staff_chat_still_saves(knowledge: Knowledge, store: Store) -> None:
     service = ClinicService(knowledge, store)
     driver = Driver(service)
-    driver.send(PATIENT, UserInput.action(Simple("callback").encode()))
+    driver.send(PATIENT, UserInput.action(Simple("request").encode()))
     for text in ("Ken", "090-1234-5678"):
         driver.send(PATIENT, UserInput.text(text))
     for step, choice in (("time", "any"), ("note", "skip"), ("summary", "confirm"), ("consent", "agree")):
-        handled = driver.send(PATIENT, UserInput.action(CallbackChoice(step, choice).encode()))
+        handled = driver.send(PATIENT, UserInput.action(RequestChoice(step, choice).encode()))
     assert handled is not None and not handled.staff_queued
     assert len(store.requests()) == 1
     assert all(not item.for_staff for item in store.pending())
@@ -453,11 +453,11 @@ def test_redelivered_update_changes_nothing(service: ClinicService, store: Store
     driver = Driver(service)
     driver.request(PATIENT)
     before = raw_rows(store)
-    agree = UserInput.action(CallbackChoice("consent", "agree").encode())
+    agree = UserInput.action(RequestChoice("consent", "agree").encode())
     assert service.handle(PATIENT, agree, driver.update_id, PATIENT) is None
     assert raw_rows(store) == before
     # Also for a text in the middle of a flow and a staff press.
-    driver.send(PATIENT + 1, UserInput.action(Simple("callback").encode()))
+    driver.send(PATIENT + 1, UserInput.action(Simple("request").encode()))
     before = raw_rows(store)
     assert service.handle(PATIENT + 1, UserInput.text("Ken"), driver.update_id, PATIENT + 1) is None
     assert raw_rows(store) == before

@@ -22,7 +22,7 @@ from bot.content.html import html_problems, visible_length
 from bot.understanding.language import LANGUAGES, language_module
 
 ENTRY_KINDS = ("article", "clinic", "out_of_scope", "smalltalk")
-ENTRY_OFFERS = ("selfcheck", "book", "callback")
+ENTRY_OFFERS = ("selfcheck", "book", "callback")  # "callback": ask for a call back (a call-back request)
 MAX_ANSWER_CHARS = 600
 MAX_TITLE_CHARS = 40
 MAX_ID_CHARS = 24
@@ -76,7 +76,7 @@ UI_TEXT_KEYS = frozenset(
 UI_TOAST_KEYS = frozenset({"stale_button", "unknown_button"})
 UI_BUTTON_KEYS = frozenset({"ask", "selfcheck", "book", "urgent", "menu", "none_of_these", "open_private"})
 UI_COMMAND_KEYS = frozenset({"start", "help", "selfcheck", "book", "privacy", "cancel", "forget"})
-CALLBACK_TEXT_KEYS = frozenset(
+REQUEST_TEXT_KEYS = frozenset(
     {
         "ask_name",
         "bad_name",
@@ -96,7 +96,7 @@ CALLBACK_TEXT_KEYS = frozenset(
         "forget_kept",
     }
 )
-CALLBACK_BUTTON_KEYS = frozenset(
+REQUEST_BUTTON_KEYS = frozenset(
     {
         "request",
         "share_phone",
@@ -129,7 +129,7 @@ STAFF_TEXT_KEYS = frozenset(
     }
 )
 _REQUEST_FIELDS = frozenset({"name", "patient_phone", "time", "note"})
-CALLBACK_PLACEHOLDERS = {
+REQUEST_PLACEHOLDERS = {
     "ask_phone": frozenset({"name"}),
     "phone_ok": frozenset({"patient_phone"}),
     "note_too_long": frozenset({"length", "limit"}),
@@ -186,7 +186,7 @@ class Entry:
     follow_ups: tuple[str, ...]
     menu: bool
     file: str
-    offers: tuple[str, ...] = ()  # next steps shown as buttons: "selfcheck", "book"
+    offers: tuple[str, ...] = ()  # next steps shown as buttons: "selfcheck", "book", "callback"
     subject: str | None = None  # entries sharing a subject are neighbours: never a "did you mean" pair
     near_miss: bool = False  # out of scope: next to an article topic, a partial answer names what is missing
     other_than: tuple[str, ...] = ()  # out of scope: subjects it is not about ("other treatments" than Cellgel)
@@ -331,8 +331,8 @@ class UiTexts:
 
 
 @dataclass(frozen=True)
-class CallbackTexts:
-    """The call-back request's texts and buttons, and what staff see."""
+class RequestTexts:
+    """The call-back request's texts and buttons, /forget's, and what staff see (callback.yaml)."""
 
     texts: Mapping[str, str]
     buttons: Mapping[str, str]
@@ -376,9 +376,14 @@ class Knowledge:
     selfcheck: SelfCheckSpec
     ui: UiTexts
     language: Language
-    callback: CallbackTexts
+    request: RequestTexts
     warnings: tuple[str, ...] = field(default=())
     matching: MatchingSpec = field(default_factory=MatchingSpec)
+
+    @property
+    def callback(self) -> RequestTexts:
+        """The former name of `request`, still read outside the core."""
+        return self.request
 
 
 # --------------------------------------------------------------------------- loading helpers
@@ -1037,18 +1042,18 @@ def _load_selfcheck(root: Path, values: Mapping[str, str], report: _Report) -> S
     return SelfCheckSpec(screening=screening, questions=tuple(questions), texts=texts, buttons=buttons)
 
 
-def _load_callback(root: Path, values: Mapping[str, str], report: _Report) -> CallbackTexts:
+def _load_request(root: Path, values: Mapping[str, str], report: _Report) -> RequestTexts:
     file = root / "callback.yaml"
     data = _read_mapping(file, report)
     _check_fields(data, {"texts": dict, "buttons": dict, "staff": dict}, {}, report, file)
     texts = _load_text_table(
-        data.get("texts"), CALLBACK_TEXT_KEYS, file, "texts", values, report, CALLBACK_PLACEHOLDERS
+        data.get("texts"), REQUEST_TEXT_KEYS, file, "texts", values, report, REQUEST_PLACEHOLDERS
     )
     buttons = _load_text_table(
-        data.get("buttons"), CALLBACK_BUTTON_KEYS, file, "buttons", values, report, max_chars=MAX_TITLE_CHARS
+        data.get("buttons"), REQUEST_BUTTON_KEYS, file, "buttons", values, report, max_chars=MAX_TITLE_CHARS
     )
     staff = _load_text_table(data.get("staff"), STAFF_TEXT_KEYS, file, "staff", values, report, STAFF_PLACEHOLDERS)
-    return CallbackTexts(texts, buttons, staff)
+    return RequestTexts(texts, buttons, staff)
 
 
 def _load_matching(root: Path, values: Mapping[str, str], report: _Report) -> MatchingSpec:
@@ -1081,7 +1086,7 @@ def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Kn
     safety = _load_safety(root, values, help_lines, report)
     triage = _load_triage(root, language.code, safety, report)
     selfcheck = _load_selfcheck(root, values, report)
-    callback = _load_callback(root, values, report)
+    request = _load_request(root, values, report)
     matching = _load_matching(root, values, report)
     if report.problems:
         raise ContentError(report.problems)
@@ -1090,4 +1095,4 @@ def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Kn
         f"'{getattr(settings, name)}'; set {SETTING_ENV[name]} in .env"
         for name in settings.placeholders
     )
-    return Knowledge(entries, settings, safety[0], triage, selfcheck, ui, language, callback, warnings, matching)
+    return Knowledge(entries, settings, safety[0], triage, selfcheck, ui, language, request, warnings, matching)

@@ -8,12 +8,14 @@ then the knowledge base, then an honest fallback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from bot.content.loader import Entry, Knowledge
-from bot.core.actions import CallbackChoice, SafetyAnswer, SelfCheckAnswer, ShowAnswer, Simple, decode
-from bot.core.replies import Button, Effect, Event, Keyboard, Reply, UserInput
-from bot.core.request_flow import CallbackFlow, FlowResult
+from bot.core.actions import RequestChoice, SafetyAnswer, SelfCheckAnswer, ShowAnswer, Simple, decode
+from bot.core.keyboards import booking_button, menu_button, menu_only, request_button
+from bot.core.replies import Button, Event, EventKind, Forget, Keyboard, Reply, UserInput
+from bot.core.request_flow import DEFAULT_RETENTION_DAYS, RequestFlow
+from bot.core.results import FlowResult, Turn
 from bot.core.safety_flow import SafetyFlow
 from bot.core.selfcheck import SelfCheck
 from bot.core.state import ConversationState
@@ -28,27 +30,18 @@ SUGGESTION_SHARE = 0.6  # a second suggestion must score at least this share of 
 DEEP_LINKS = ("selfcheck", "book")
 
 
-@dataclass(frozen=True)
-class Turn:
-    """The outcome of one input: replies to send, the state to store first, a short pop-up
-    answer for a button press, and events to count."""
-
-    replies: tuple[Reply, ...]
-    state: ConversationState
-    toast: str | None = None
-    events: tuple[Event, ...] = ()
-    effects: tuple[Effect, ...] = ()
-
-
 class Dialogue:
     def __init__(
-        self, knowledge: Knowledge, understander: Understander | None = None, request_retention_days: int = 30
+        self,
+        knowledge: Knowledge,
+        understander: Understander | None = None,
+        request_retention_days: int = DEFAULT_RETENTION_DAYS,
     ) -> None:
         self.knowledge = knowledge
         self.ui = knowledge.ui
         self.understander = understander or Understander(knowledge)
         self.selfcheck = SelfCheck(knowledge)
-        self.callback = CallbackFlow(knowledge, request_retention_days)
+        self.request = RequestFlow(knowledge, request_retention_days)
         self.safety = SafetyFlow(knowledge)
         self.retention_days = request_retention_days
         spec = knowledge.selfcheck
@@ -64,11 +57,12 @@ class Dialogue:
             return self._command(state, user_input.value, user_input.payload)
         if user_input.kind == "action":
             return self._action(state, user_input.value)
-        if user_input.kind == "contact" and state.callback is not None and state.callback.step == "phone":
-            return self._flow(self.callback.contact(state, user_input.value))
+        if user_input.kind == "contact" and state.request is not None and state.request.step == "phone":
+            return self._flow(self.request.contact(state, user_input.value))
         return Turn((Reply(self.ui.texts["non_text"], self.main_menu()),), state)
 
     def _flow(self, result: FlowResult) -> Turn:
+        """A flow's result as a turn: a stale press gets the "that button is old" pop-up."""
         if result.stale:
             return Turn((), result.state, toast=self.ui.texts["stale_button"])
         return Turn(result.replies, result.state, events=result.events, effects=result.effects)
@@ -93,16 +87,16 @@ class Dialogue:
         if triage is not None and triage.action == "ask":
             return self._flow(self.safety.ask(state, triage, text[:MAX_MATCH_CHARS]))
         if triage is not None and triage.action == "info":
-            return self._flow(self.safety.info(state, triage, self._menu_only()))
-        if state.callback is not None and (flow := self.callback.typed(state, text)) is not None:
+            return self._flow(self.safety.info(state, triage, menu_only(self.knowledge)))
+        if state.request is not None and (flow := self.request.typed(state, text)) is not None:
             return self._flow(flow)
         if state.selfcheck is not None and (choice := self._typed_choices.get(normalise(text))):
             progress = state.selfcheck
             if progress.step == 0 and progress.screening_unsure and choice == "unsure":
                 choice = "continue"  # typed "not sure" again on the urgent-signs screen
             result = self.selfcheck.press(state, SelfCheckAnswer(progress.run, progress.step, choice), edit=False)
-            if result.reply is not None:
-                return Turn((result.reply,), result.state, events=result.events)
+            if not result.stale:
+                return self._flow(result)
             if (current := self.selfcheck.current_question(state)) is not None:
                 return Turn((current,), state)
         match = understanding.match
@@ -110,7 +104,7 @@ class Dialogue:
         prefix = self.ui.text("too_long", limit=str(MAX_MATCH_CHARS)) if len(text) > MAX_MATCH_CHARS else ""
         if match.outcome == "answer" and match.best is not None:
             entry = self.knowledge.entries[match.best.entry_id]
-            event = Event("answered", {"entry": entry.id, "score": match.best.score})
+            event = Event(EventKind.ANSWERED, {"entry": entry.id, "score": match.best.score})
             return Turn(self._with_prefix(prefix, self.answer(entry, match.neighbours)), state, events=(event,))
         if match.outcome == "partial" and match.best is not None:
             return self._partial(state, text, match, prefix)
@@ -123,11 +117,11 @@ class Dialogue:
             ]
             rows = tuple((Button(entry.title, action=ShowAnswer(entry.id).encode()),) for entry in suggestions)
             buttons = (*rows, (Button(self.ui.buttons["none_of_these"], action=Simple("none").encode()),))
-            event = Event("did_you_mean", {"entries": [e.id for e in suggestions], "score": best})
+            event = Event(EventKind.DID_YOU_MEAN, {"entries": [e.id for e in suggestions], "score": best})
             reply = Reply(self.ui.texts["did_you_mean"], buttons)
             return Turn(self._with_prefix(prefix, (reply,)), state, events=(event,))
         score = match.best.score if match.best else 0.0
-        event = Event("unanswered", {"text": text[:MAX_MATCH_CHARS], "score": score})
+        event = Event(EventKind.UNANSWERED, {"text": text[:MAX_MATCH_CHARS], "score": score})
         reply = Reply(self.ui.texts["fallback"], self.main_menu())
         return Turn(self._with_prefix(prefix, (reply,)), state, events=(event,))
 
@@ -139,8 +133,9 @@ class Dialogue:
         reply_text = matching.text("partial", topic=word) if word else matching.text("partial_general")
         related = [self.knowledge.entries[c.entry_id] for c in match.candidates if c.entry_id in self.knowledge.entries]
         rows = tuple((Button(entry.title, action=ShowAnswer(entry.id).encode()),) for entry in related)
-        buttons = (*rows, (Button(self.ui.buttons["menu"], action=Simple("menu").encode()),))
-        event = Event("partial", {"entries": [entry.id for entry in related], "missing": word[:MAX_MATCH_CHARS]})
+        buttons = (*rows, *menu_only(self.knowledge))
+        related_ids = [entry.id for entry in related]
+        event = Event(EventKind.PARTIAL, {"entries": related_ids, "missing": word[:MAX_MATCH_CHARS]})
         return Turn(self._with_prefix(prefix, (Reply(reply_text, buttons),)), state, events=(event,))
 
     def _with_prefix(self, prefix: str, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
@@ -150,37 +145,37 @@ class Dialogue:
 
     def _command(self, state: ConversationState, name: str, payload: str) -> Turn:
         if name == "start":
-            started = Event("conversation_started", {"payload": payload if payload in DEEP_LINKS else ""})
+            started = Event(EventKind.CONVERSATION_STARTED, {"payload": payload if payload in DEEP_LINKS else ""})
             if payload == "selfcheck":
                 turn = self._start_selfcheck(state)
                 return Turn(turn.replies, turn.state, events=(started, *turn.events))
             if payload == "book":
-                return Turn((self.book(),), state, events=(started, Event("booking_shown")))
+                return Turn((self.book(),), state, events=(started, Event(EventKind.BOOKING_SHOWN)))
             return Turn((Reply(self.ui.texts["start"], self.main_menu()),), state, events=(started,))
         if name == "help":
             return Turn((Reply(self.ui.texts["help"], self.main_menu()),), state)
         if name == "selfcheck":
             return self._start_selfcheck(state)
         if name == "book":
-            return Turn((self.book(),), state, events=(Event("booking_shown"),))
+            return Turn((self.book(),), state, events=(Event(EventKind.BOOKING_SHOWN),))
         if name == "privacy":
             privacy = self.ui.text("privacy", retention_days=str(self.retention_days))
-            return Turn((Reply(privacy, self._menu_only()),), state)
+            return Turn((Reply(privacy, menu_only(self.knowledge)),), state)
         if name == "forget":
             buttons = (
-                (Button(self.knowledge.callback.buttons["forget"], action=Simple("forget").encode()),),
-                (Button(self.knowledge.callback.buttons["keep"], action=Simple("keep").encode()),),
+                (Button(self.knowledge.request.buttons["forget"], action=Simple("forget").encode()),),
+                (Button(self.knowledge.request.buttons["keep"], action=Simple("keep").encode()),),
             )
-            forget = Reply(self.knowledge.callback.text("forget_confirm"), buttons)
+            forget = Reply(self.knowledge.request.text("forget_confirm"), buttons)
             return Turn((forget,), replace(state, forgetting=True))
         if name == "menu":
             return Turn((Reply(self.ui.texts["menu"], self.main_menu()),), state)
         if name == "cancel":
-            if state.callback is not None:
-                return self._flow(self.callback.cancel(state))
+            if state.request is not None:
+                return self._flow(self.request.cancel(state))
             if state.selfcheck is not None:
-                stopped = Reply(self.knowledge.selfcheck.texts["stopped"], self._menu_only())
-                return Turn((stopped,), state.with_selfcheck(None), events=(Event("selfcheck_stopped"),))
+                stopped = Reply(self.knowledge.selfcheck.texts["stopped"], menu_only(self.knowledge))
+                return Turn((stopped,), state.with_selfcheck(None), events=(Event(EventKind.SELFCHECK_STOPPED),))
             return Turn((Reply(self.ui.texts["nothing_to_cancel"], self.main_menu()),), state)
         return Turn((Reply(self.ui.texts["unknown_command"], self.main_menu()),), state)
 
@@ -192,43 +187,43 @@ class Dialogue:
             if state.selfcheck is not None and not self.selfcheck.is_valid(state.selfcheck):
                 state = state.with_selfcheck(None)  # the questions changed under it: start over
             elif state.selfcheck is not None or self.selfcheck.was_started(state, action):
-                result = self.selfcheck.press(state, action)
-                if result.reply is None:  # late or repeated: the newest message is right there
-                    return Turn((), state, toast=self.ui.texts["stale_button"])
-                return Turn((result.reply,), result.state, events=result.events)
-        if isinstance(action, CallbackChoice):
-            return self._flow(self.callback.press(state, action))
+                # A late or repeated press is stale: the newest message is right there.
+                return self._flow(self.selfcheck.press(state, action))
+        if isinstance(action, RequestChoice):
+            return self._flow(self.request.press(state, action))
         if isinstance(action, SafetyAnswer):
             return self._safety_answer(state, action)
         if isinstance(action, ShowAnswer) and action.entry_id in self.knowledge.entries:
             entry = self.knowledge.entries[action.entry_id]
-            return Turn(self.answer(entry), state, events=(Event("answered", {"entry": entry.id, "score": None}),))
+            answered = Event(EventKind.ANSWERED, {"entry": entry.id, "score": None})
+            return Turn(self.answer(entry), state, events=(answered,))
         if isinstance(action, Simple):
             return self._simple(state, action.name)
         menu = Reply(self.ui.texts["menu"], self.main_menu())
-        return Turn((menu,), state, toast=self.ui.texts["unknown_button"], events=(Event("unknown_button"),))
+        return Turn((menu,), state, toast=self.ui.texts["unknown_button"], events=(Event(EventKind.UNKNOWN_BUTTON),))
 
     def _simple(self, state: ConversationState, name: str) -> Turn:
         if name == "selfcheck":
             return self._start_selfcheck(state)
         if name == "book":
-            return Turn((self.book(),), state, events=(Event("booking_shown"),))
+            return Turn((self.book(),), state, events=(Event(EventKind.BOOKING_SHOWN),))
         if name == "ask":
             return Turn((Reply(self.ui.texts["ask_prompt"]),), state)
         if name == "urgent":
-            return Turn((Reply(self.ui.texts["urgent_info"], self._menu_only()),), state)
+            return Turn((Reply(self.ui.texts["urgent_info"], menu_only(self.knowledge)),), state)
         if name == "none":
             return Turn((Reply(self.ui.texts["fallback"], self.main_menu()),), state)
-        if name == "callback":
-            return self._flow(self.callback.start(state))
+        if name == "request":
+            return self._flow(self.request.start(state))
         if name in ("forget", "keep"):
             if not state.forgetting:
                 return Turn((), state, toast=self.ui.texts["stale_button"])
             if name == "keep":
-                kept = Reply(self.knowledge.callback.text("forget_kept"), self._menu_only(), replaces_pressed=True)
+                kept_text = self.knowledge.request.text("forget_kept")
+                kept = Reply(kept_text, menu_only(self.knowledge), replaces_pressed=True)
                 return Turn((kept,), replace(state, forgetting=False))
             # The service deletes everything in the same transaction and says what it deleted.
-            return Turn((), ConversationState(), effects=(Effect("forget"),), events=(Event("forgotten"),))
+            return Turn((), ConversationState(), effects=(Forget(),), events=(Event(EventKind.FORGOTTEN),))
         return Turn((Reply(self.ui.texts["menu"], self.main_menu()),), state)
 
     def _safety_answer(self, state: ConversationState, action: SafetyAnswer) -> Turn:
@@ -246,9 +241,7 @@ class Dialogue:
         )
 
     def _start_selfcheck(self, state: ConversationState) -> Turn:
-        result = self.selfcheck.start(state)
-        assert result.reply is not None
-        return Turn((result.reply,), result.state, events=result.events)
+        return self._flow(self.selfcheck.start(state))
 
     # ------------------------------------------------------------------ building replies
 
@@ -264,9 +257,9 @@ class Dialogue:
         if "selfcheck" in entry.offers:
             offers.append(Button(self.ui.buttons["selfcheck"], action=Simple("selfcheck").encode()))
         if "book" in entry.offers:
-            offers.append(Button(self.ui.buttons["book"], url=self.knowledge.settings.booking_url))
-        if "callback" in entry.offers:
-            offers.append(Button(self.knowledge.callback.buttons["request"], action=Simple("callback").encode()))
+            offers.append(booking_button(self.knowledge))
+        if "callback" in entry.offers:  # the content's name for the call-back request
+            offers.append(request_button(self.knowledge))
         offer_labels = {button.label for button in offers}
         targets = [t for t in dict.fromkeys((*neighbours, *entry.follow_ups)) if t in self.knowledge.entries]
         rows: list[tuple[Button, ...]] = [
@@ -277,15 +270,11 @@ class Dialogue:
         ]
         if offers:
             rows.append(tuple(offers))
-        rows.append((Button(self.ui.buttons["menu"], action=Simple("menu").encode()),))
+        rows.append((menu_button(self.knowledge),))
         return (Reply(text, tuple(rows)),)
 
     def book(self) -> Reply:
-        buttons = (
-            (Button(self.ui.buttons["book"], url=self.knowledge.settings.booking_url),),
-            (Button(self.knowledge.callback.buttons["request"], action=Simple("callback").encode()),),
-            (Button(self.ui.buttons["menu"], action=Simple("menu").encode()),),
-        )
+        buttons = ((booking_button(self.knowledge),), (request_button(self.knowledge),), *menu_only(self.knowledge))
         return Reply(self.ui.texts["book"], buttons)
 
     def main_menu(self) -> Keyboard:
@@ -296,9 +285,6 @@ class Dialogue:
                 Button(buttons["selfcheck"], action=Simple("selfcheck").encode()),
             ),
             (Button(buttons["book"], action=Simple("book").encode()),),
-            (Button(self.knowledge.callback.buttons["request"], action=Simple("callback").encode()),),
+            (request_button(self.knowledge),),
             (Button(buttons["urgent"], action=Simple("urgent").encode()),),
         )
-
-    def _menu_only(self) -> Keyboard:
-        return ((Button(self.ui.buttons["menu"], action=Simple("menu").encode()),),)

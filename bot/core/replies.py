@@ -6,6 +6,7 @@ Adapters (Telegram, terminal) render these; the core never imports a channel lib
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 
@@ -39,22 +40,69 @@ class Reply:
     remove_keyboard: bool = False
 
 
+class EventKind(StrEnum):
+    """Every kind of event, in one place. The values are the names stored in the daily counters
+    and written to the logs, so they stay as they were: the call-back request's events keep
+    their first name ("callback_...") even though the code now calls the flow a "request"."""
+
+    CONVERSATION_STARTED = "conversation_started"
+    ANSWERED = "answered"
+    DID_YOU_MEAN = "did_you_mean"
+    PARTIAL = "partial"
+    UNANSWERED = "unanswered"  # the only event that keeps patient text (see `Event`)
+    BOOKING_SHOWN = "booking_shown"
+    UNKNOWN_BUTTON = "unknown_button"
+    FORGOTTEN = "forgotten"
+    SELFCHECK_STARTED = "selfcheck_started"
+    SELFCHECK_STOPPED = "selfcheck_stopped"
+    SELFCHECK_SCREENED_OUT = "selfcheck_screened_out"
+    SELFCHECK_FINISHED = "selfcheck_finished"
+    REQUEST_STARTED = "callback_started"
+    REQUEST_CANCELLED = "callback_cancelled"
+    REQUEST_MADE = "callback_requested"
+    TRIAGE = "triage"
+    SAFETY_QUESTION = "safety_question"
+    SAFETY_ANSWER = "safety_answer"
+    WARNING_SIGNS = "warning_signs"
+    # Counted by the service, not the dialogue core:
+    EDIT_IN_FLOW = "edit_in_flow"
+    REQUEST_CONTACTED = "request_contacted"
+    REQUEST_UNREACHABLE = "request_unreachable"
+
+
 @dataclass(frozen=True)
 class Event:
     """Something worth counting or logging. Never holds patient text, except `unanswered`
-    (kept without any user id, for staff to grow the knowledge base)."""
+    (kept without any user id, for staff to grow the knowledge base).
 
-    kind: str
+    `kind` is an `EventKind`; a plain string naming one is accepted and converted (it compares
+    equal to the string either way), and an unknown name is an error rather than a new counter."""
+
+    kind: EventKind
     data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", EventKind(self.kind))
 
 
 @dataclass(frozen=True)
-class Effect:
-    """Something the core asks the service to do in the same transaction as the new state:
-    `save_request` (data: name, phone, time, note) or `forget` (delete this patient's data)."""
+class SaveRequest:
+    """Store this call-back request (the service encrypts it) and tell the clinic's staff, in
+    the same transaction as the reply saying it was received."""
 
-    kind: str
-    data: dict[str, str] = field(default_factory=dict)
+    name: str
+    phone: str  # international form, +81...
+    time: str  # morning, afternoon, evening, any
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Delete everything held about this patient (the service says what it deleted)."""
+
+
+# Something the core asks the service to do in the same transaction as the new state.
+Effect = SaveRequest | Forget
 
 
 InputKind = Literal["text", "command", "action", "contact", "unsupported"]

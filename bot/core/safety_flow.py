@@ -13,8 +13,8 @@ from dataclasses import replace
 
 from bot.content.loader import Knowledge
 from bot.core.actions import SafetyAnswer
-from bot.core.replies import Button, Event, Keyboard, Reply
-from bot.core.request_flow import FlowResult
+from bot.core.replies import Button, Event, EventKind, Keyboard, Reply
+from bot.core.results import FlowResult
 from bot.core.state import ConversationState, SafetyQuestionPending
 from bot.understanding.triage import TriageResult
 
@@ -27,7 +27,7 @@ class SafetyFlow:
     def alarm(self, state: ConversationState, result: TriageResult) -> FlowResult:
         """The urgent reply for a finding triage is sure of. No buttons: no menu, no offer."""
         reply = self._reply(result.level, result.reply, result.about_other)
-        event = Event("triage", {"level": result.level, "rule": result.rule})
+        event = Event(EventKind.TRIAGE, {"level": result.level, "rule": result.rule})
         return FlowResult(state, (reply,), events=(event,))
 
     def ask(self, state: ConversationState, result: TriageResult, text: str) -> FlowResult:
@@ -43,7 +43,7 @@ class SafetyFlow:
             ),
         )
         new_state = replace(state, safety=pending, questions_asked=state.questions_asked + 1)
-        event = Event("safety_question", {"question": question.id, "rule": result.rule})
+        event = Event(EventKind.SAFETY_QUESTION, {"question": question.id, "rule": result.rule})
         return FlowResult(new_state, (Reply(question.text, buttons),), events=(event,))
 
     def press(self, state: ConversationState, action: SafetyAnswer) -> tuple[FlowResult, str | None]:
@@ -55,19 +55,23 @@ class SafetyFlow:
             about_other = pending.about_other if current and pending is not None else False
             rule = pending.rule if current and pending is not None else action.question
             reply = replace(self._reply(level, None, about_other), replaces_pressed=True)
-            events = (Event("safety_answer", {"answer": "yes"}), Event("triage", {"level": level, "rule": rule}))
+            events = (
+                Event(EventKind.SAFETY_ANSWER, {"answer": "yes"}),
+                Event(EventKind.TRIAGE, {"level": level, "rule": rule}),
+            )
             return FlowResult(replace(state, safety=None) if current else state, (reply,), events=events), None
         if not current or pending is None:
             return FlowResult(state, (), stale=True), None
         thanks = Reply(self.spec.texts["after_no"], replaces_pressed=True)
-        result = FlowResult(replace(state, safety=None), (thanks,), events=(Event("safety_answer", {"answer": "no"}),))
+        answered = Event(EventKind.SAFETY_ANSWER, {"answer": "no"})
+        result = FlowResult(replace(state, safety=None), (thanks,), events=(answered,))
         return result, pending.text
 
     def info(self, state: ConversationState, result: TriageResult, menu: Keyboard) -> FlowResult:
         """A question about warning signs ("what if my legs go numb?"): the signs and 119; a
         question about suicide ("what number should someone call?"): the help lines."""
         key = "crisis_info" if result.level == "crisis" else "info"
-        return FlowResult(state, (Reply(self.spec.texts[key], menu),), events=(Event("warning_signs"),))
+        return FlowResult(state, (Reply(self.spec.texts[key], menu),), events=(Event(EventKind.WARNING_SIGNS),))
 
     def _reply(self, level: str, special: str | None, about_other: bool) -> Reply:
         if special is not None and special in self.spec.replies:

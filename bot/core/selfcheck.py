@@ -7,41 +7,35 @@ restart) is recognised as stale and never moves the check twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from bot.content.loader import Knowledge
-from bot.core.actions import SelfCheckAnswer, Simple
-from bot.core.replies import Button, Event, Keyboard, Reply
+from bot.core.actions import SelfCheckAnswer
+from bot.core.keyboards import booking_button, menu_only, request_button
+from bot.core.replies import Button, Event, EventKind, Keyboard, Reply
+from bot.core.results import FlowResult
 from bot.core.state import ConversationState, SelfCheckProgress
 
 ANSWERS = ("yes", "no", "unsure")
 
 
-@dataclass(frozen=True)
-class StepResult:
-    """The new state, the reply (None when the press was stale) and what to count."""
-
-    state: ConversationState
-    reply: Reply | None
-    events: tuple[Event, ...] = ()
+def _step(state: ConversationState, reply: Reply, *events: Event) -> FlowResult:
+    return FlowResult(state, (reply,), events=events)
 
 
 class SelfCheck:
     def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
         self.spec = knowledge.selfcheck
         self.ui = knowledge.ui
-        self.settings = knowledge.settings
-        self.callback_label = knowledge.callback.buttons["request"]
         self.total = len(self.spec.questions)
 
     # ------------------------------------------------------------------ transitions
 
-    def start(self, state: ConversationState) -> StepResult:
+    def start(self, state: ConversationState) -> FlowResult:
         run = _base36(state.checks_started + 1)
         progress = SelfCheckProgress(run=run, step=0)
         new_state = ConversationState(selfcheck=progress, checks_started=state.checks_started + 1)
         text = f"{self.spec.texts['intro']}\n\n{self.spec.screening}"
-        return StepResult(new_state, Reply(text, self._screening_buttons(progress)), (Event("selfcheck_started"),))
+        return _step(new_state, Reply(text, self._screening_buttons(progress)), Event(EventKind.SELFCHECK_STARTED))
 
     def is_current(self, state: ConversationState, press: SelfCheckAnswer) -> bool:
         """True only for a press on the screen the patient is on now (not late, not repeated)."""
@@ -67,32 +61,32 @@ class SelfCheck:
             and all(answer in ANSWERS for answer in progress.answers)
         )
 
-    def press(self, state: ConversationState, press: SelfCheckAnswer, edit: bool = True) -> StepResult:
-        """Apply a press that `is_current`; stale presses return a result without a reply."""
+    def press(self, state: ConversationState, press: SelfCheckAnswer, edit: bool = True) -> FlowResult:
+        """Apply a press that `is_current`; any other press is stale and changes nothing."""
         progress = state.selfcheck
         if progress is None or not self.is_current(state, press):
-            return StepResult(state, None)
+            return FlowResult(state, stale=True)
         if press.choice == "stop":
-            return StepResult(
+            return _step(
                 state.with_selfcheck(None),
-                Reply(self.spec.texts["stopped"], self._menu_button(), replaces_pressed=edit),
-                (Event("selfcheck_stopped", {"step": progress.step}),),
+                Reply(self.spec.texts["stopped"], menu_only(self.knowledge), replaces_pressed=edit),
+                Event(EventKind.SELFCHECK_STOPPED, {"step": progress.step}),
             )
         if progress.step == 0:
             return self._screening(state, progress, press.choice, edit)
         if press.choice == "back":
             previous = SelfCheckProgress(progress.run, progress.step - 1, progress.answers[:-1])
-            return StepResult(state.with_selfcheck(previous), self._render(previous, edit))
+            return _step(state.with_selfcheck(previous), self._render(previous, edit))
         if press.choice not in ANSWERS:
-            return StepResult(state, None)
+            return FlowResult(state, stale=True)
         answered = SelfCheckProgress(progress.run, progress.step + 1, (*progress.answers, press.choice))
         if answered.step > self.total:
-            return StepResult(
+            return _step(
                 state.with_selfcheck(None),
                 self._result(answered.answers, edit),
-                (Event("selfcheck_finished", {"yes": answered.answers.count("yes")}),),
+                Event(EventKind.SELFCHECK_FINISHED, {"yes": answered.answers.count("yes")}),
             )
-        return StepResult(state.with_selfcheck(answered), self._render(answered, edit))
+        return _step(state.with_selfcheck(answered), self._render(answered, edit))
 
     def current_question(self, state: ConversationState) -> Reply | None:
         """The question the patient is on, re-sent as a new message (after /start, say)."""
@@ -100,13 +94,13 @@ class SelfCheck:
             return None
         return self._render(state.selfcheck, edit=False)
 
-    def _screening(self, state: ConversationState, progress: SelfCheckProgress, choice: str, edit: bool) -> StepResult:
+    def _screening(self, state: ConversationState, progress: SelfCheckProgress, choice: str, edit: bool) -> FlowResult:
         if choice == "yes":
             text = f"{self.spec.texts['screening_urgent']}\n{self.ui.texts['urgent_info']}"
-            return StepResult(
+            return _step(
                 state.with_selfcheck(None),
-                Reply(text, self._menu_button(), replaces_pressed=edit),
-                (Event("selfcheck_screened_out"),),
+                Reply(text, menu_only(self.knowledge), replaces_pressed=edit),
+                Event(EventKind.SELFCHECK_SCREENED_OUT),
             )
         if choice == "unsure" and not progress.screening_unsure:  # show the urgent signs first
             unsure = SelfCheckProgress(progress.run, 0, (), screening_unsure=True)
@@ -114,14 +108,12 @@ class SelfCheck:
                 (Button(self.spec.buttons["continue"], action=self._code(unsure, "continue")),),
                 (Button(self.spec.buttons["stop"], action=self._code(unsure, "stop")),),
             )
-            return StepResult(
-                state.with_selfcheck(unsure),
-                Reply(self.ui.texts["urgent_info"], buttons, replaces_pressed=edit),
-            )
+            signs = Reply(self.ui.texts["urgent_info"], buttons, replaces_pressed=edit)
+            return _step(state.with_selfcheck(unsure), signs)
         if choice in ("no", "continue") or (choice == "unsure" and not progress.screening_unsure):
             first = SelfCheckProgress(progress.run, 1, ())
-            return StepResult(state.with_selfcheck(first), self._render(first, edit))
-        return StepResult(state, None)
+            return _step(state.with_selfcheck(first), self._render(first, edit))
+        return FlowResult(state, stale=True)
 
     # ------------------------------------------------------------------ rendering
 
@@ -159,15 +151,8 @@ class SelfCheck:
         if "unsure" in answers:
             parts.append(texts["result_unsure"].format(signs=listed("unsure")))
         parts += [texts["self_care"], texts["offer"]]
-        buttons = (
-            (Button(self.ui.buttons["book"], url=self.settings.booking_url),),
-            (Button(self.callback_label, action=Simple("callback").encode()),),
-            (Button(self.ui.buttons["menu"], action=Simple("menu").encode()),),
-        )
+        buttons = ((booking_button(self.knowledge),), (request_button(self.knowledge),), *menu_only(self.knowledge))
         return Reply("\n\n".join(parts), buttons, replaces_pressed=edit)
-
-    def _menu_button(self) -> Keyboard:
-        return ((Button(self.ui.buttons["menu"], action=Simple("menu").encode()),),)
 
     @staticmethod
     def _code(progress: SelfCheckProgress, choice: str) -> str:

@@ -9,8 +9,9 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-STATE_VERSION = 1
-CALLBACK_STEPS = ("name", "phone", "time", "note", "summary", "consent")
+# 2: the call-back request is stored under "request" (version 1 called it "callback").
+STATE_VERSION = 2
+REQUEST_STEPS = ("name", "phone", "time", "note", "summary", "consent")
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class SelfCheckProgress:
 
 
 @dataclass(frozen=True)
-class CallbackDraft:
+class RequestDraft:
     """A call-back request being filled in. Personal data: the store keeps states encrypted."""
 
     step: str  # name, phone, time, note, summary, consent
@@ -52,7 +53,7 @@ class SafetyQuestionPending:
 class ConversationState:
     selfcheck: SelfCheckProgress | None = None
     checks_started: int = 0  # also gives each check its run id
-    callback: CallbackDraft | None = None
+    request: RequestDraft | None = None  # a call-back request being filled in
     forgetting: bool = False  # /forget asked; waiting for the confirm button
     safety: SafetyQuestionPending | None = None
     questions_asked: int = 0  # gives each safety question its run id
@@ -60,8 +61,13 @@ class ConversationState:
     def with_selfcheck(self, progress: SelfCheckProgress | None) -> ConversationState:
         return replace(self, selfcheck=progress)
 
-    def with_callback(self, draft: CallbackDraft | None) -> ConversationState:
-        return replace(self, callback=draft)
+    def with_request(self, draft: RequestDraft | None) -> ConversationState:
+        return replace(self, request=draft)
+
+    @property
+    def callback(self) -> RequestDraft | None:
+        """The former name of `request`, still read outside the core."""
+        return self.request
 
     def to_json(self) -> str:
         data: dict[str, Any] = {"v": STATE_VERSION, **asdict(self)}
@@ -69,11 +75,13 @@ class ConversationState:
 
     @classmethod
     def from_json(cls, text: str | None) -> ConversationState:
-        """Read a stored state; anything unreadable becomes a fresh state rather than a crash."""
+        """Read a stored state of this or an earlier version; anything unreadable becomes a
+        fresh state rather than a crash."""
         if not text:
             return cls()
         try:
             data = json.loads(text)
+            version = int(data.get("v", 1))
             progress = data.get("selfcheck")
             selfcheck = None
             if progress is not None:
@@ -83,12 +91,12 @@ class ConversationState:
                     answers=tuple(str(answer) for answer in progress.get("answers", ())),
                     screening_unsure=bool(progress.get("screening_unsure", False)),
                 )
-            draft = data.get("callback")
-            callback = None
+            draft = data.get("request" if version >= 2 else "callback")
+            request = None
             if draft is not None:
-                callback = CallbackDraft(**{key: str(draft.get(key, "")) for key in CallbackDraft.__dataclass_fields__})
-                if callback.step not in CALLBACK_STEPS:
-                    callback = None
+                request = RequestDraft(**{key: str(draft.get(key, "")) for key in RequestDraft.__dataclass_fields__})
+                if request.step not in REQUEST_STEPS:
+                    request = None
             pending = data.get("safety")
             safety = None
             if pending is not None:
@@ -102,7 +110,7 @@ class ConversationState:
             return cls(
                 selfcheck=selfcheck,
                 checks_started=int(data.get("checks_started", 0)),
-                callback=callback,
+                request=request,
                 forgetting=bool(data.get("forgetting", False)),
                 safety=safety,
                 questions_asked=int(data.get("questions_asked", 0)),

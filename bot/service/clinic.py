@@ -19,7 +19,7 @@ from bot.content.loader import Knowledge
 from bot.content.notices import Notices
 from bot.core.actions import StaffAction, decode
 from bot.core.dialogue import Dialogue, Turn
-from bot.core.replies import Button, Event, Reply, UserInput
+from bot.core.replies import Button, Event, Forget, Reply, SaveRequest, UserInput
 from bot.core.state import ConversationState
 from bot.storage.sqlite.store import CallbackRequest, Store
 
@@ -127,9 +127,8 @@ class ClinicService:
     def _apply_effects(self, chat_id: int, turn: Turn) -> bool:
         staff_queued = False
         for effect in turn.effects:
-            if effect.kind == "save_request":
-                data = effect.data
-                request_id = self.store.save_request(chat_id, data["name"], data["phone"], data["time"], data["note"])
+            if isinstance(effect, SaveRequest):
+                request_id = self.store.save_request(chat_id, effect.name, effect.phone, effect.time, effect.note)
                 request = self.store.request(request_id)
                 assert request is not None
                 for staff_chat in self.staff_chat_ids:
@@ -137,7 +136,7 @@ class ClinicService:
                     staff_queued = True
                 if not self.staff_chat_ids:
                     log.warning("call-back request #%d saved, but STAFF_CHAT_ID is not set: nobody is told", request_id)
-            elif effect.kind == "forget":
+            elif isinstance(effect, Forget):
                 ids = [
                     row[0]
                     for row in self.store.db.execute(

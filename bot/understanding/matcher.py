@@ -276,14 +276,6 @@ class Matcher:
         """Stems of the meaningful words: "headaches" and "headache" are one word here."""
         return [stem(word) for word in tokens if word not in self.stop_words]
 
-    def match(self, text: str) -> MatchResult:
-        """Match a raw patient message."""
-        return self.match_tokens(self.lexicon.tokens(text))
-
-    def match_tokens(self, tokens: Sequence[str]) -> MatchResult:
-        """Match already normalised words (triage and matching share one normalisation)."""
-        return self.match_parts(((tokens, 1.0),))
-
     def match_parts(self, parts: Sequence[tuple[Sequence[str], float]]) -> MatchResult:
         """Match a message given as weighted parts (sentences): in a long story the question
         sentence counts in full and the narrative around it less (see `bot.understanding.focus`)."""
