@@ -267,6 +267,7 @@ class _SentenceContext:
     triggers: tuple[tuple[_Trigger, Span], ...]
     terminators: tuple[tuple[int, str], ...]  # where scopes end ("but", "now"), with the word
     subjects: tuple[int, ...]  # positions of subject words ("I", "he"): a new clause
+    recent: bool  # a cue of now anywhere in the sentence ("since 2 weeks", "yesterday")
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ class _MessageFacts:
     their_pain: bool  # someone else's pain now: their history counts for them
     resolved: bool  # a recovery is told somewhere: a past crisis is not a present one
     disclaimed: bool  # "I don't have any of that": a question about a sign, not the sign
+    crisis_disclaimed: bool  # "I'm not suicidal, it's just a saying": ask rather than assume
 
 
 # Kinds whose scope a new subject ends: "no fever and I can't pee", "my wife says I..."; the
@@ -350,6 +352,7 @@ class Triage:
             their_pain,
             resolved=any(self._has_kind(found, "resolved") for found in scans),
             disclaimed=any(self._has_kind(found, "disclaimer") for found in scans),
+            crisis_disclaimed=any(self._has_kind(found, "crisis_disclaimer") for found in scans),
         )
         results: list[TriageResult] = []
         for tokens, found, other in zip(sentences, scans, about_other, strict=True):
@@ -418,7 +421,7 @@ class Triage:
             if not _overlaps((start, end), trigger_spans)
         )
         subjects = tuple(i for i, word in enumerate(tokens) if word in self.language.clause_subjects)
-        return _SentenceContext(tuple(triggers), terminators, subjects)
+        return _SentenceContext(tuple(triggers), terminators, subjects, self._has_kind(found, "recent"))
 
     def _has_kind(self, found: Mapping[int, list[Span]], kind: str) -> bool:
         return any(trigger.group.id in found for trigger in self._by_kind.get(kind, ()))
@@ -432,6 +435,7 @@ class Triage:
                 trigger.kind not in kinds
                 and (not trigger.levels or level in trigger.levels)
                 and (not trigger.concepts or concept in trigger.concepts)
+                and not any(start <= cue[0] and cue[1] <= end for start, end in finding.parts)
                 and any(self._in_scope(trigger, cue, part, context) for part in finding.parts)
             ):
                 kinds.add(trigger.kind)
@@ -479,6 +483,8 @@ class Triage:
         crisis = spec.level == "crisis"
         if facts.disclaimed and not crisis and not other:
             return TriageResult(spec.level, spec.id, "info")
+        if crisis and facts.crisis_disclaimed and not spec.always_current:
+            return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if spec.ask else None
         if spec.always_current and "hypothetical" not in kinds:
             return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other)
         past = "historical" in kinds
@@ -488,7 +494,7 @@ class Triage:
                     return None  # "my mother had breast cancer", and nothing about her pain now
                 # "Mum had breast cancer and now her back hurts": her history, her pain.
                 return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=True)
-            elif past or ("their_past" in kinds and "recent" not in kinds):
+            elif past or ("their_past" in kinds and not context.recent):
                 return None  # someone else's past: "my boss had bladder problems after surgery"
         if crisis and not spec.always_current and ("resolved" in kinds or (past and facts.resolved)):
             return None  # "suicidal thoughts in my twenties, but I've been well for ten years"
