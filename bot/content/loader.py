@@ -840,6 +840,7 @@ CONTEXT_KINDS = (
     "negative",
     "resolved",
     "disclaimer",
+    "crisis_disclaimer",
 )
 
 
