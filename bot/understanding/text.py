@@ -82,8 +82,15 @@ def words(text: str) -> list[str]:
 class Lexicon:
     """The vocabulary the bot knows, with slang expansion and typo correction towards it."""
 
-    def __init__(self, language: Language, vocabulary: Iterable[str], keep_prefixes: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        language: Language,
+        vocabulary: Iterable[str],
+        keep_prefixes: Iterable[str] = (),
+        keep_words: Iterable[str] = (),
+    ) -> None:
         self.language = language
+        self._keep_words = frozenset(keep_words)  # never corrected, never a correction
         # Words that start like a triage pattern ("dribbl*") are kept as typed: correcting
         # "dribbling" towards some known word would hide it from the pattern that wants it.
         self._keep_prefixes = tuple(sorted(set(keep_prefixes)))
@@ -114,7 +121,7 @@ class Lexicon:
         word, or a word a triage pattern wants as typed ("dribbling"), stays as it is."""
         if word in self.counts or len(word) < MIN_CORRECTABLE_LENGTH or not word.isalpha():
             return word
-        if self._inflects_known(word):
+        if word in self._keep_words or self._inflects_known(word):
             return word
         corrected = self.nearest(word)
         if self._keep_prefixes and word.startswith(self._keep_prefixes):

@@ -317,14 +317,26 @@ class Triage:
         return self._index.stems
 
     def vocabulary(self) -> list[str]:
-        """Whole words used by the content (findings and context cues alike), so typo correction
-        moves misspellings onto them and never moves them onto something else."""
-        return [
-            pattern
-            for group in self._index.groups
-            for pattern in group.patterns()
-            if pattern != ANY_WORD and not pattern.startswith(NUMBER) and not pattern.endswith("*")
-        ]
+        """The findings' words in plain letters: typo correction moves misspellings onto them
+        ("numbnes" -> numbness)."""
+        return [word for word in self._words(self._concept_groups()) if word.isascii()]
+
+    def kept_words(self) -> set[str]:
+        """Words never corrected and never corrected to: context cues and idioms ("essa" must not
+        become the cue "essay"), and words in other scripts ("死にたい"), matched as typed."""
+        concept_groups = set(self._concept_groups())
+        others = [group for group in self._index.groups if group.id not in concept_groups]
+        return {*self._words(others), *(word for word in self._words(concept_groups) if not word.isascii())}
+
+    def _concept_groups(self) -> list[_Group]:
+        return [group for concept in self.concepts for pattern in concept.patterns for group in pattern.groups]
+
+    @staticmethod
+    def _words(groups: Iterable[_Group]) -> Iterable[str]:
+        for group in groups:
+            for pattern in group.patterns():
+                if pattern != ANY_WORD and not pattern.startswith(NUMBER) and not pattern.endswith("*"):
+                    yield pattern
 
     def assess(self, sentences: Sequence[Sequence[str]]) -> TriageResult | None:
         """The most serious result over the message's sentences (each a list of normalised words)."""

@@ -36,7 +36,9 @@ class Understander:
         self.language = language
         self.triage = Triage(knowledge.triage, language)
         vocabulary = Matcher.vocabulary(knowledge.entries.values()) + self.triage.vocabulary()
-        self.lexicon = Lexicon(knowledge.language, vocabulary, keep_prefixes=self.triage.prefixes())
+        self.lexicon = Lexicon(
+            knowledge.language, vocabulary, keep_prefixes=self.triage.prefixes(), keep_words=self.triage.kept_words()
+        )
         self.matcher = Matcher(knowledge.entries.values(), self.lexicon)
         self.question_words = knowledge.matching.question_words
         self.lead_ins = knowledge.matching.lead_ins
