@@ -73,7 +73,7 @@ from bot.content.loader import Knowledge, load_knowledge
 from bot.core.dialogue import Dialogue
 from bot.core.replies import Reply, UserInput
 from bot.core.state import ConversationState
-from bot.storage.sqlite.store import DATABASE_NAME, Store
+from bot.storage.sqlite.store import DATABASE_NAME, SqliteStore
 from tests.bot_process import BOOKING_URL, PROJECT, TOKEN, BotProcess
 from tests.fake_telegram.server import ChatMessage, FakeTelegramServer, RecordedRequest
 
@@ -761,7 +761,7 @@ def _judge(result: ChaosResult, outcomes: list[Outcome], server: WatchedServer, 
         result.problems.append(f"patient {plans[chat].name}: {text!r} sent twice ({when})")
 
     # The database: one row per request, the names the patients gave; intact; outbox empty.
-    store = Store(data_dir, key_file=key_file)
+    store = SqliteStore(data_dir, key_file=key_file)
     try:
         rows = store.requests()
         result.integrity = store.db.execute("PRAGMA integrity_check").fetchone()[0]

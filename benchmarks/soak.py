@@ -25,7 +25,7 @@ fresh DATA_DIR and KEY_FILE in a temporary folder, and a staff chat (STAFF_CHAT_
   step, not counted), then every 2,000 updates, and at the end.
 - The database: bot.sqlite3 (+ its -wal) after the warm-up and at the end, rows per table at the
   end; then, with the bot stopped, the retention purge run by the store itself
-  (Store(...).purge()) with its clock moved 3 and then 100 days ahead, to show what it removes.
+  (SqliteStore(...).purge()) with its clock moved 3 and then 100 days ahead, to show what it removes.
   Half the requests are marked "Contacted" by the staff first, so handled requests are purged
   and open ones are kept.
 """
@@ -57,7 +57,7 @@ from benchmarks.chaos import (
     screen_of_flow,
     staff_requests,
 )
-from bot.storage.sqlite.store import DATABASE_NAME, DAY, Store
+from bot.storage.sqlite.store import DATABASE_NAME, DAY, SqliteStore
 from tests.bot_process import TOKEN, BotProcess
 from tests.fake_telegram.server import ChatMessage
 
@@ -328,7 +328,7 @@ def purge_check(data_dir: Path, key_file: Path, result: SoakResult) -> None:
     """The store's own retention purge, with its clock moved ahead."""
     now = time.time()
     for days in (3, 100):
-        store = Store(data_dir, key_file=key_file, clock=lambda days=days: now + days * DAY)
+        store = SqliteStore(data_dir, key_file=key_file, clock=lambda days=days: now + days * DAY)
         try:
             before = db_counts(data_dir / DATABASE_NAME)
             removed = store.purge()

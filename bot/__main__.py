@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from bot.config import Config, ConfigError, load_config, setup_logging, url_problem
 from bot.content.loader import ContentError, Knowledge, load_knowledge
 from bot.content.notices import NoticesError, load_notices
-from bot.storage.sqlite.store import StoreError
+from bot.storage import StorageOpenError
 
 EXIT_CONTENT = 1
 EXIT_CONFIG = 2
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "report":
             return cmd_report(config, args.limit)
         return cmd_run(config)
-    except (ConfigError, StoreError) as error:
+    except (ConfigError, StorageOpenError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except ContentError as error:

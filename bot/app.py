@@ -10,13 +10,14 @@ from bot.config import Config
 from bot.content.loader import Knowledge
 from bot.content.notices import load_notices
 from bot.service.clinic import ClinicService
-from bot.storage.sqlite.store import Store
+from bot.storage import Storage
+from bot.storage.sqlite.store import SqliteStore
 
 
-def build_service(config: Config, knowledge: Knowledge) -> tuple[Store, ClinicService]:
+def build_service(config: Config, knowledge: Knowledge) -> tuple[Storage, ClinicService]:
     """The store and service from the configuration (persistent, encrypted at rest)."""
     key = config.data_key.encode("ascii") if config.data_key else None  # checked in load_config
-    store = Store(config.data_dir, key=key, key_file=config.key_file)
+    store = SqliteStore(config.data_dir, key=key, key_file=config.key_file)
     service = ClinicService(
         knowledge,
         store,
@@ -32,5 +33,5 @@ def build_service(config: Config, knowledge: Knowledge) -> tuple[Store, ClinicSe
 def build_chat_service(config: Config, knowledge: Knowledge) -> ClinicService:
     """A service for the terminal chat: an in-memory store, nothing written to disk."""
     return ClinicService(
-        knowledge, Store(None), request_retention_days=config.request_retention_days, timezone=config.timezone
+        knowledge, SqliteStore(None), request_retention_days=config.request_retention_days, timezone=config.timezone
     )

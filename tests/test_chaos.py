@@ -15,7 +15,7 @@ from telegram.constants import ChatType
 from benchmarks.chaos import KNOWLEDGE, read_only_data_dir_check
 from bot.channels.telegram.adapter import TelegramBot
 from bot.core.replies import UserInput
-from bot.storage.sqlite.store import Store
+from bot.storage.sqlite.store import SqliteStore
 from tests.conftest import run_module, table_row
 
 TIMEOUT_SECONDS = 300
@@ -109,7 +109,7 @@ async def overlapping_handlers() -> list[tuple[int, list[int]]]:
     after the first finished - the moment a lock dropped as soon as it reported "not locked"
     let the third run beside the second (two flush_chat() sending one reply twice).
     Returns (update, updates of the same chat being handled then) for every overlap."""
-    bot = TelegramBot(KNOWLEDGE, store=Store(None), service=None)  # type: ignore[arg-type]
+    bot = TelegramBot(KNOWLEDGE, store=SqliteStore(None), service=None)  # type: ignore[arg-type]
     inside: set[int] = set()
     overlaps: list[tuple[int, list[int]]] = []
     gates = {number: asyncio.Event() for number in (1, 2, 3)}

@@ -19,7 +19,7 @@ from bot.core.dialogue import Dialogue
 from bot.core.replies import UserInput
 from bot.core.state import ConversationState
 from bot.service.clinic import ClinicService
-from bot.storage.sqlite.store import Store
+from bot.storage.sqlite.store import SqliteStore
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 TELEGRAM_MAX_TEXT = 4096
@@ -59,7 +59,7 @@ command = st.tuples(
 @pytest.fixture(scope="module")
 def service() -> ClinicService:
     knowledge = load_knowledge(KNOWLEDGE_DIR)
-    return ClinicService(knowledge, Store(None), staff_chat_ids=(-1,), dialogue=Dialogue(knowledge))
+    return ClinicService(knowledge, SqliteStore(None), staff_chat_ids=(-1,), dialogue=Dialogue(knowledge))
 
 
 def _inputs() -> st.SearchStrategy[UserInput]:
@@ -72,7 +72,7 @@ def _inputs() -> st.SearchStrategy[UserInput]:
     )
 
 
-def _assert_sendable(service: ClinicService, chat_id: int) -> None:
+def _assert_sendable(service: ClinicService, chat_id: str) -> None:
     for item in service.store.pending(chat_id):
         reply = item.reply
         assert reply.text.strip(), "Telegram rejects an empty message"
@@ -92,10 +92,11 @@ def _assert_sendable(service: ClinicService, chat_id: int) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(inputs=st.lists(_inputs(), min_size=1, max_size=12), chat_id=st.integers(1, 5))
 def test_any_sequence_of_inputs_gives_sendable_replies(service: ClinicService, inputs: list[UserInput], chat_id: int):
+    chat = f"tg:{chat_id}"
     for user_input in inputs:
-        service.handle(chat_id, user_input, user_id=chat_id)
-        _assert_sendable(service, chat_id)
-    state = ConversationState.from_json(service.store.load_state(chat_id))
+        service.handle(chat, user_input, user_id=chat_id)
+        _assert_sendable(service, chat)
+    state = ConversationState.from_json(service.store.load_state(chat))
     assert ConversationState.from_json(state.to_json()) == state
 
 

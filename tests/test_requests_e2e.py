@@ -29,7 +29,7 @@ from bot.config import load_config
 from bot.content.html import to_plain_text
 from bot.content.loader import load_knowledge
 from bot.storage.crypto import Cipher
-from bot.storage.sqlite.store import Store
+from bot.storage.sqlite.store import SqliteStore
 from tests.bot_process import PROJECT, TOKEN, BotProcess, wait_quiet
 from tests.fake_telegram.server import ChatMessage, FakeTelegramServer
 
@@ -188,7 +188,7 @@ def count(data_dir: Path, sql: str, *params: object) -> int:
 
 
 def patient_ref(key_file: Path, chat: int) -> str:
-    return Cipher(key_file.read_bytes().strip()).reference(chat)
+    return Cipher(key_file.read_bytes().strip()).reference(f"tg:{chat}")
 
 
 def start_bot(server: FakeTelegramServer, base: Path, **env: str) -> BotProcess:
@@ -610,8 +610,8 @@ def test_forget_deletes_everything(server: FakeTelegramServer, bot: BotProcess, 
     wait_quiet(server)
     assert count(bot.data_dir, "SELECT COUNT(*) FROM requests WHERE patient_ref = ?", ref) == 0
     assert count(bot.data_dir, "SELECT COUNT(*) FROM requests WHERE id = ?", number) == 0
-    assert count(bot.data_dir, "SELECT COUNT(*) FROM conversations WHERE chat_id = ?", patient.chat) == 0
-    assert count(bot.data_dir, "SELECT COUNT(*) FROM outbox WHERE chat_id = ?", patient.chat) == 0
+    assert count(bot.data_dir, "SELECT COUNT(*) FROM conversations WHERE chat_id = ?", f"tg:{patient.chat}") == 0
+    assert count(bot.data_dir, "SELECT COUNT(*) FROM outbox WHERE chat_id = ?", f"tg:{patient.chat}") == 0
     assert count(bot.data_dir, "SELECT COUNT(*) FROM outbox WHERE request_id = ?", number) == 0
     assert count(bot.data_dir, "SELECT COUNT(*) FROM request_messages WHERE request_id = ?", number) == 0
     no_invalid_calls(server)
@@ -811,9 +811,9 @@ def test_export_with_a_wrong_key(server: FakeTelegramServer, bot: BotProcess, ba
 
 def test_run_refuses_without_the_key(server: FakeTelegramServer, tmp_path: Path) -> None:
     data_dir, key_file = tmp_path / "data", tmp_path / "keys" / "data.key"
-    store = Store(data_dir, key_file=key_file)
+    store = SqliteStore(data_dir, key_file=key_file)
     with store.transaction():
-        store.save_request(1, "Kumi Key", PHONE_E164, "any", "")
+        store.save_request("tg:1", "Kumi Key", PHONE_E164, "any", "")
     store.close()
     key_file.unlink()
     # Pointed at a closed port: should it start anyway, it cannot disturb the shared server.

@@ -19,10 +19,10 @@ from bot.content.loader import load_knowledge
 from bot.core.actions import Simple
 from bot.core.replies import UserInput
 from bot.service.clinic import ClinicService
-from bot.storage.sqlite.store import Store
+from bot.storage.sqlite.store import SqliteStore
 
 KNOWLEDGE = load_knowledge(load_config(env={}, env_file=Path("/nonexistent")).knowledge_dir)
-CHAT = 5150
+CHAT = "tg:5150"  # the adapter's chat id for Telegram chat 5150
 PRESS = UserInput.action(Simple("book").encode())
 
 
@@ -59,7 +59,7 @@ class RecordingBot:
 
     def __init__(self) -> None:
         self.answers: list[str] = []
-        self.sent: list[tuple[int, str]] = []
+        self.sent: list[tuple[int, str]] = []  # Telegram chat ids: the adapter converts at its edge
 
     async def answer_callback_query(self, query_id: str, text: str | None = None) -> bool:
         self.answers.append(query_id)
@@ -88,7 +88,7 @@ def press(update_id: int) -> SimpleNamespace:
 
 def test_button_presses_are_answered_once_across_a_crash() -> None:
     clock = Clock()
-    store = Store(None, clock=clock)
+    store = SqliteStore(None, clock=clock)
     service = ClinicService(KNOWLEDGE, store)
     bot = RecordingBot()
     application = SimpleNamespace(bot=bot)
@@ -100,12 +100,15 @@ def test_button_presses_are_answered_once_across_a_crash() -> None:
         await adapter._handle(application, press(1), CHAT, None, PRESS)
         assert bot.answers == ["q1"]
         assert len(bot.sent) == 1, "the redelivered press was handled again"
+        assert bot.sent[0][0] == 5150, "Telegram is given its own chat id, not the store's"
 
-        # Handled (committed), then the bot died before answering.
-        for update_id in (2, 3, 4):
+        # Handled (committed), then the bot died before answering; press 4 an hour before the others.
+        clock.now -= 3600
+        assert service.handle(CHAT, PRESS, 4, None, 7, press_id="q4") is not None
+        clock.now += 3600
+        for update_id in (2, 3):
             assert service.handle(CHAT, PRESS, update_id, None, 7, press_id=f"q{update_id}") is not None
         clock.now += 30
-        store.db.execute("UPDATE processed_updates SET processed_at = ? WHERE update_id = 4", (clock.now - 3600,))
         restarted = TelegramBot(KNOWLEDGE, store, service)
         # Telegram delivers press 2 again: answered now, once.
         await restarted._handle(application, press(2), CHAT, None, PRESS)

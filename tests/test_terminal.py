@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import re
 
-from bot.channels.terminal import TerminalChat, run_chat
+from bot.channels.terminal import TERMINAL_CHAT_ID, TerminalChat, run_chat
 from bot.content.html import to_plain_text
 from bot.content.loader import Knowledge
 from bot.core.dialogue import Dialogue
 from bot.core.state import ConversationState
 from bot.service.clinic import ClinicService
-from bot.storage.sqlite.store import Store
+from bot.storage.sqlite.store import SqliteStore
 from tests.conftest import run_bot
 
 BOOKING_URL = "https://booking.example.org/spine?from=bot&lang=en"
@@ -86,11 +86,11 @@ def test_chat_refuses_to_start_on_broken_knowledge(tmp_path) -> None:
 
 def terminal(dialogue: Dialogue, out: io.StringIO) -> TerminalChat:
     """A terminal chat on the shared dialogue with a fresh in-memory store."""
-    return TerminalChat(ClinicService(dialogue.knowledge, Store(None), dialogue=dialogue), out)
+    return TerminalChat(ClinicService(dialogue.knowledge, SqliteStore(None), dialogue=dialogue), out)
 
 
 def state_of(chat: TerminalChat) -> ConversationState:
-    return ConversationState.from_json(chat.service.store.load_state(0))
+    return ConversationState.from_json(chat.service.store.load_state(TERMINAL_CHAT_ID))
 
 
 def test_numbers_press_buttons_and_others_are_text(dialogue: Dialogue, knowledge: Knowledge) -> None:

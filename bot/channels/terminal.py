@@ -13,7 +13,7 @@ from bot.content.html import to_plain_text
 from bot.core.replies import Button, Reply, UserInput
 from bot.service.clinic import ClinicService
 
-TERMINAL_CHAT_ID = 0
+TERMINAL_CHAT_ID = "term:1"  # one patient at the keyboard
 
 
 class TerminalChat:
@@ -43,7 +43,7 @@ class TerminalChat:
         self._handle(UserInput.text(line))
 
     def _handle(self, user_input: UserInput) -> None:
-        handled = self.service.handle(TERMINAL_CHAT_ID, user_input, user_id=TERMINAL_CHAT_ID)
+        handled = self.service.handle(TERMINAL_CHAT_ID, user_input)
         if handled is not None and handled.toast:
             self._print(f"({handled.toast})")
         self.choices = []

@@ -21,11 +21,12 @@ from bot.core.actions import StaffAction, decode
 from bot.core.dialogue import Dialogue, Turn
 from bot.core.replies import Button, Event, Forget, Reply, SaveRequest, UserInput
 from bot.core.state import ConversationState
-from bot.storage.sqlite.store import CallbackRequest, Store
+from bot.storage import CallbackRequest, Storage
 
 log = logging.getLogger("bot.service")
 
 STAFF_COMMANDS = ("requests", "stats")
+TELEGRAM_CHAT = "tg:"
 MAX_LISTED_REQUESTS = 20
 
 
@@ -42,8 +43,8 @@ class ClinicService:
     def __init__(
         self,
         knowledge: Knowledge,
-        store: Store,
-        staff_chat_ids: Iterable[int] = (),
+        store: Storage,
+        staff_chat_ids: Iterable[int | str] = (),
         staff_user_ids: Iterable[int] = (),
         request_retention_days: int = 30,
         timezone: str = "Asia/Tokyo",
@@ -52,7 +53,7 @@ class ClinicService:
     ) -> None:
         self.knowledge = knowledge
         self.store = store
-        self.staff_chat_ids = tuple(staff_chat_ids)
+        self.staff_chat_ids = tuple(staff_chat_key(chat) for chat in staff_chat_ids)
         self.staff_user_ids = frozenset(staff_user_ids)
         self.dialogue = dialogue or Dialogue(knowledge, request_retention_days=request_retention_days)
         self.texts = knowledge.callback
@@ -65,12 +66,12 @@ class ClinicService:
         number = html.escape(self.knowledge.settings.emergency_number, quote=False)
         return str(getattr(self.notices, key)).replace("{emergency_number}", number)
 
-    def is_staff(self, chat_id: int, user_id: int | None) -> bool:
+    def is_staff(self, chat_id: str, user_id: int | None) -> bool:
         return chat_id in self.staff_chat_ids or (user_id is not None and user_id in self.staff_user_ids)
 
     def handle(
         self,
-        chat_id: int,
+        chat_id: str,
         user_input: UserInput,
         update_id: int | None = None,
         user_id: int | None = None,
@@ -85,7 +86,7 @@ class ClinicService:
         with self.store.transaction():
             if update_id is not None:
                 if self.store.is_processed(update_id):
-                    self.store.db.execute("DELETE FROM inbox WHERE update_id = ?", (update_id,))
+                    self.store.discard_received(update_id)
                     return None
                 self.store.mark_processed(update_id, press_id)
             if user_input.kind == "command" and user_input.value in STAFF_COMMANDS:
@@ -101,7 +102,7 @@ class ClinicService:
             turn = self.dialogue.handle(state, user_input)
             staff_queued = self._apply_effects(chat_id, turn)
             if turn.state == ConversationState():
-                self.store.db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,))
+                self.store.clear_state(chat_id)
             else:
                 self.store.save_state(chat_id, turn.state.to_json())
             for reply in turn.replies:
@@ -109,7 +110,7 @@ class ClinicService:
             self.store.record(turn.events, chat_id)
             return Handled(turn.toast, turn.events, staff_queued)
 
-    def handle_unsaved(self, chat_id: int, user_input: UserInput) -> tuple[Reply, ...]:
+    def handle_unsaved(self, chat_id: str, user_input: UserInput) -> tuple[Reply, ...]:
         """Replies when the database cannot be written (disk full, read-only): the patient still
         gets an answer, safety replies included, but nothing is stored, so a call-back request
         is never reported as received."""
@@ -124,7 +125,7 @@ class ClinicService:
 
     # ------------------------------------------------------------------ effects
 
-    def _apply_effects(self, chat_id: int, turn: Turn) -> bool:
+    def _apply_effects(self, chat_id: str, turn: Turn) -> bool:
         staff_queued = False
         for effect in turn.effects:
             if isinstance(effect, SaveRequest):
@@ -137,21 +138,14 @@ class ClinicService:
                 if not self.staff_chat_ids:
                     log.warning("call-back request #%d saved, but STAFF_CHAT_ID is not set: nobody is told", request_id)
             elif isinstance(effect, Forget):
-                ids = [
-                    row[0]
-                    for row in self.store.db.execute(
-                        "SELECT id FROM requests WHERE patient_ref = ?", (self.store.cipher.reference(chat_id),)
+                forgotten = self.store.forget(chat_id)
+                for shown in forgotten.staff_messages:  # the staff's copies say it is gone
+                    deleted = Reply(self.texts.staff_text("deleted", number=str(shown.request_id)))
+                    self.store.queue(
+                        shown.chat_id, deleted, edit_message_id=shown.message_id, request_id=shown.request_id
                     )
-                ]
-                messages = {request_id: self.store.request_messages(request_id) for request_id in ids}
-                removed = self.store.forget(chat_id)
-                for request_id, places in messages.items():
-                    deleted = Reply(self.texts.staff_text("deleted", number=str(request_id)))
-                    for staff_chat, message_id in places:
-                        self.store.queue(staff_chat, deleted, edit_message_id=message_id, request_id=request_id)
-                        staff_queued = True
-                    self.store.db.execute("DELETE FROM request_messages WHERE request_id = ?", (request_id,))
-                done = self.texts.text("forget_done", requests=str(removed["requests"]))
+                    staff_queued = True
+                done = self.texts.text("forget_done", requests=str(forgotten.requests))
                 self.store.queue(chat_id, Reply(done, self.dialogue.main_menu(), replaces_pressed=False))
         return staff_queued
 
@@ -199,7 +193,7 @@ class ClinicService:
         )
         return Reply(text, keyboard)
 
-    def _staff_command(self, chat_id: int, user_id: int | None, command: str) -> Handled:
+    def _staff_command(self, chat_id: str, user_id: int | None, command: str) -> Handled:
         if not self.is_staff(chat_id, user_id):
             self.store.queue(chat_id, Reply(self.texts.staff_text("not_available")))
             return Handled(None)
@@ -225,11 +219,11 @@ class ClinicService:
         return Handled(None)
 
     def _staff_action(
-        self, chat_id: int, user_id: int | None, action: StaffAction, pressed_message_id: int | None
+        self, chat_id: str, user_id: int | None, action: StaffAction, pressed_message_id: int | None
     ) -> Handled:
         if not self.is_staff(chat_id, user_id):
             return Handled(self.texts.staff_text("not_available"))
-        by = self.store.cipher.log_tag(user_id or chat_id)  # keyed: the database holds no staff ids
+        by = self.store.log_tag(str(user_id) if user_id else chat_id)  # keyed: the database holds no staff ids
         if not self.store.mark_request(action.request_id, action.outcome, by):
             return Handled(self.texts.staff_text("deleted", number=str(action.request_id)))
         request = self.store.request(action.request_id)
@@ -248,3 +242,9 @@ class ClinicService:
     def local_time(self, timestamp: float) -> str:
         """A time as staff read it: the clinic's time zone."""
         return datetime.fromtimestamp(timestamp, self.timezone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def staff_chat_key(chat: int | str) -> str:
+    """A staff chat id as the store keeps it: STAFF_CHAT_ID holds Telegram chat ids (integers),
+    which become "tg:<id>"; an id already namespaced by its channel is kept."""
+    return chat if isinstance(chat, str) else f"{TELEGRAM_CHAT}{chat}"

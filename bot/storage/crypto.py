@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 DEFAULT_KEY_FILE = Path("secrets") / "data.key"
+TELEGRAM_PREFIX = "tg:"  # see Cipher.reference
 
 
 class DataKeyError(Exception):
@@ -41,15 +42,27 @@ class Cipher:
         except InvalidToken as error:
             raise DataKeyError("data cannot be decrypted with this key") from error
 
-    def log_tag(self, chat_id: int) -> str:
-        """A keyed pseudonym of a chat for log lines: without the data key nobody can test
-        whether a known Telegram id is in the logs (an unkeyed hash of an id can be), and it
-        differs from the database's reference, so logs and database cannot be joined by it."""
-        return hmac.new(self._log_key, str(chat_id).encode(), hashlib.sha256).hexdigest()[:10]
+    def log_tag(self, chat_id: str) -> str:
+        """A keyed pseudonym of a chat (a namespaced id such as "tg:123") for log lines: without
+        the data key nobody can test whether a known Telegram id is in the logs (an unkeyed hash
+        of an id can be), and it differs from the database's reference, so logs and database
+        cannot be joined by it."""
+        return hmac.new(self._log_key, chat_id.encode(), hashlib.sha256).hexdigest()[:10]
 
-    def reference(self, chat_id: int) -> str:
-        """A keyed pseudonym of a chat, so requests can be found for /forget without storing ids."""
-        return hmac.new(self._mac_key, str(chat_id).encode(), hashlib.sha256).hexdigest()[:32]
+    def reference(self, chat_id: str) -> str:
+        """A keyed pseudonym of a chat, so requests can be found for /forget without storing ids.
+
+        A Telegram chat ("tg:123") keeps the reference of its bare id ("123"): chat ids were
+        Telegram integers before they were namespaced, and requests saved then hold that
+        reference, which cannot be recomputed (the database has no chat id to recompute it
+        from, by design). Other channels' ids are used whole, so no two chats share one."""
+        legacy = chat_id.removeprefix(TELEGRAM_PREFIX)
+        hashed = legacy if legacy != chat_id and _is_integer(legacy) else chat_id
+        return hmac.new(self._mac_key, hashed.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _is_integer(text: str) -> bool:
+    return text.removeprefix("-").isdigit()
 
 
 def load_key(env_key: str | None, key_file: Path, create: bool) -> bytes | None:

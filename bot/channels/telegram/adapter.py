@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import signal
-import sqlite3
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -49,10 +48,11 @@ from bot.content.html import to_plain_text
 from bot.content.loader import Knowledge
 from bot.core.replies import Button, Keyboard, Reply, UserInput
 from bot.service.clinic import STAFF_COMMANDS, ClinicService, Handled
-from bot.storage.sqlite.store import OutboxItem, Store, storage_advice
+from bot.storage import OutboxItem, Storage, StorageError
 
 log = logging.getLogger("bot.telegram")
 
+CHAT_PREFIX = "tg:"  # chat ids in the service and the store: "tg:<Telegram chat id>"
 COMMANDS = ("start", "help", "selfcheck", "book", "privacy", "cancel", "forget")
 OUTBOX_RETRY_SECONDS = 2.0
 TYPING_DELAY_SECONDS = 1.0
@@ -83,6 +83,18 @@ _CHAT_PROBLEMS = (
 )
 _NOT_MODIFIED = "message is not modified"
 _CANNOT_EDIT = ("message to edit not found", "message can't be edited", "message_id_invalid")
+
+
+def chat_key(telegram_chat_id: int) -> str:
+    """A Telegram chat id as the service and the store know it."""
+    return f"{CHAT_PREFIX}{telegram_chat_id}"
+
+
+def telegram_chat_id(chat_id: str) -> int:
+    """The Telegram chat id in a "tg:<id>" chat id (ValueError for another channel's chat)."""
+    if not chat_id.startswith(CHAT_PREFIX):
+        raise ValueError(f"not a Telegram chat: {chat_id!r}")
+    return int(chat_id.removeprefix(CHAT_PREFIX))
 
 
 def render_keyboard(buttons: Keyboard) -> InlineKeyboardMarkup | None:
@@ -160,7 +172,7 @@ class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
 
 
 class TelegramBot:
-    def __init__(self, knowledge: Knowledge, store: Store, service: ClinicService) -> None:
+    def __init__(self, knowledge: Knowledge, store: Storage, service: ClinicService) -> None:
         self.knowledge = knowledge
         self.service = service
         self.store = store
@@ -176,9 +188,9 @@ class TelegramBot:
         self.queue = InboxQueue(self.admit)
         self._application: Application | None = None
 
-    def chat_tag(self, chat_id: int) -> str:
+    def chat_tag(self, chat_id: str) -> str:
         """A keyed pseudonym of a chat for logs (see Cipher.log_tag)."""
-        return self.store.cipher.log_tag(chat_id)
+        return self.store.log_tag(chat_id)
 
     # ------------------------------------------------------------------ wiring
 
@@ -224,20 +236,24 @@ class TelegramBot:
         if requeued:
             log.warning("%d open call-back request(s) queued again for the staff chat(s) in STAFF_CHAT_ID", requeued)
         for staff_chat in self.service.staff_chat_ids:
+            if not staff_chat.startswith(CHAT_PREFIX):
+                continue  # another channel's staff chat
             try:
-                await application.bot.get_chat(staff_chat)
+                await application.bot.get_chat(telegram_chat_id(staff_chat))
             except (BadRequest, Forbidden, ChatMigrated) as error:
                 log.error(
                     "STAFF_CHAT_ID %s cannot be used (Telegram says: %s): call-back requests cannot reach staff "
                     "until it is fixed; %d open request(s) waiting. Add the bot to the staff group and put the "
                     "group's id in STAFF_CHAT_ID, then restart",
-                    staff_chat,
+                    telegram_chat_id(staff_chat),
                     _describe(error),
                     self.store.open_requests(),
                 )
                 continue
             except Exception as error:  # unreachable now (or an answer PTB cannot read): the sends will tell
-                log.warning("could not check STAFF_CHAT_ID %s at start (%s)", staff_chat, type(error).__name__)
+                log.warning(
+                    "could not check STAFF_CHAT_ID %s at start (%s)", telegram_chat_id(staff_chat), type(error).__name__
+                )
                 continue
             self.store.retry_now(staff_chat)
 
@@ -258,7 +274,9 @@ class TelegramBot:
         """Called by InboxQueue for each update before Telegram is told it arrived: keep it in
         the inbox, unless its chat is flooding (then drop it here). No await in here."""
         chat = update.effective_chat
-        limited = chat is not None and chat.type == ChatType.PRIVATE and chat.id not in self.service.staff_chat_ids
+        limited = (
+            chat is not None and chat.type == ChatType.PRIVATE and chat_key(chat.id) not in self.service.staff_chat_ids
+        )
         if update.update_id in self._admitted:  # the same update twice (a redelivery): counted once
             limited = False
         safety = False
@@ -314,10 +332,11 @@ class TelegramBot:
             log.exception("triage failed while checking a flood: the message is let through")
             return True
 
-    def _drop(self, update: Update, chat_id: int, bucket: _Bucket) -> None:
+    def _drop(self, update: Update, telegram_chat: int, bucket: _Bucket) -> None:
         bucket.dropped += 1
+        chat_id = chat_key(telegram_chat)
         if update.update_id in self._replaying:
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(StorageError):
                 self.store.mark_processed(update.update_id)
         if update.callback_query is not None:  # stop the button's spinner, nothing more
             self._spawn(self._quiet_answer(update.callback_query.id))
@@ -329,7 +348,7 @@ class TelegramBot:
         try:
             with self.store.transaction():
                 self.store.queue(chat_id, Reply(self.service.notice("slow_down")))
-        except sqlite3.Error as error:
+        except StorageError as error:
             log.error("could not queue the slow-down notice (%s)", error)
             return
         if self._application is not None:
@@ -358,7 +377,8 @@ class TelegramBot:
             return  # channel posts, membership changes...
         user_input = self._to_input(update)
         user_id = update.effective_user.id if update.effective_user else None
-        if chat.type != ChatType.PRIVATE and query is not None and not self.service.is_staff(chat.id, None):
+        chat_id = chat_key(chat.id)
+        if chat.type != ChatType.PRIVATE and query is not None and not self.service.is_staff(chat_id, None):
             # Only staff buttons live in groups; anything else there is forged or stale.
             with contextlib.suppress(TelegramError):
                 await query.answer(self.knowledge.callback.staff["not_available"])
@@ -367,15 +387,15 @@ class TelegramBot:
             staff_command = user_input.kind == "command" and user_input.value in STAFF_COMMANDS
             # In a group only a staff chat may list requests: a staff user's /requests in any
             # other group would show patients' names and phones to everyone there.
-            if not (staff_command and self.service.is_staff(chat.id, None)):
+            if not (staff_command and self.service.is_staff(chat_id, None)):
                 await self._group_message(update, message)
                 return
         typing = None
         if user_input.kind == "text" and message is not None:
             typing = asyncio.create_task(self._typing_after_delay(context.bot, chat.id))
         try:
-            async with self._locks.hold(chat.id):
-                await self._handle(context.application, update, chat.id, user_id, user_input)
+            async with self._locks.hold(chat_id):
+                await self._handle(context.application, update, chat_id, user_id, user_input)
         finally:
             if typing is not None:
                 typing.cancel()
@@ -386,7 +406,7 @@ class TelegramBot:
         try:
             if not self.store.is_processed(update.update_id):
                 self.store.receive(update.update_id, json.dumps(update.to_dict(), ensure_ascii=False))
-        except sqlite3.Error as error:
+        except StorageError as error:
             now = time.monotonic()
             if now - self._keep_failed_logged > 10:
                 self._keep_failed_logged = now
@@ -394,7 +414,7 @@ class TelegramBot:
                     "could not keep update %s in the inbox (%s): it is handled now, but not crash-safe. %s",
                     update.update_id,
                     error,
-                    storage_advice(error),
+                    error.advice,
                 )
 
     async def _replay_inbox(self, application: Application) -> None:
@@ -431,7 +451,7 @@ class TelegramBot:
             await bot.send_chat_action(chat_id, ChatAction.TYPING)
 
     async def _handle(
-        self, application: Application, update: Update, chat_id: int, user_id: int | None, user_input: UserInput
+        self, application: Application, update: Update, chat_id: str, user_id: int | None, user_input: UserInput
     ) -> None:
         query = update.callback_query
         pressed = query.message.message_id if query is not None and query.message else None
@@ -439,7 +459,7 @@ class TelegramBot:
             press_id = query.id if query is not None else None
             edited = getattr(update, "edited_message", None) is not None
             handled = self.service.handle(chat_id, user_input, update.update_id, user_id, pressed, press_id, edited)
-        except sqlite3.Error as error:
+        except StorageError as error:
             await self._answer_unsaved(application, update, chat_id, user_input, error)
             return
         if handled is None:
@@ -468,7 +488,7 @@ class TelegramBot:
             log.info("callback answer failed: %s", type(error).__name__)
         try:
             self.store.press_answered(update_id)
-        except sqlite3.Error as error:
+        except StorageError as error:
             log.warning("could not record a button press as answered (%s)", error)
 
     async def _answer_owed_presses(self, application: Application) -> None:
@@ -481,21 +501,23 @@ class TelegramBot:
             log.info("answered %d button press(es) left unanswered by a restart", len(owed))
 
     async def _answer_unsaved(
-        self, application: Application, update: Update, chat_id: int, user_input: UserInput, error: Exception
+        self, application: Application, update: Update, chat_id: str, user_input: UserInput, error: StorageError
     ) -> None:
         """The database cannot be written: answer anyway, straight from the core, store nothing."""
         log.error(
             "DATA_DIR database write failed (%s: %s): answering without saving. %s",
             type(error).__name__,
             error,
-            storage_advice(error),
+            error.advice,
         )
         if update.callback_query is not None:
             with contextlib.suppress(TelegramError):
                 await update.callback_query.answer()
         for reply in self.service.handle_unsaved(chat_id, user_input):
             with contextlib.suppress(TelegramError):
-                await application.bot.send_message(chat_id, reply.text, reply_markup=render_markup(reply))
+                await application.bot.send_message(
+                    telegram_chat_id(chat_id), reply.text, reply_markup=render_markup(reply)
+                )
 
     def _to_input(self, update: Update) -> UserInput:
         if update.callback_query is not None:
@@ -524,7 +546,7 @@ class TelegramBot:
         with contextlib.suppress(TelegramError):
             await message.reply_text(self.knowledge.ui.texts["group_hint"], reply_markup=render_keyboard(((button,),)))
 
-    def _log_turn(self, update_id: int, chat_id: int, user_input: UserInput, handled: Handled) -> None:
+    def _log_turn(self, update_id: int, chat_id: str, user_input: UserInput, handled: Handled) -> None:
         """At INFO a turn is logged by the kinds of its events only, without a chat tag and
         without details: a triage level (or any health detail) next to a per-patient tag would
         tell whoever reads the logs which patient reported what. Details, still without the
@@ -540,7 +562,7 @@ class TelegramBot:
 
     # ------------------------------------------------------------------ sending
 
-    async def flush_chat(self, application: Application, chat_id: int) -> None:
+    async def flush_chat(self, application: Application, chat_id: str) -> None:
         """Send a chat's queued replies in order; stop at the first that must wait."""
         for item in self.store.pending(chat_id):
             if item.id in self._unrecorded:
@@ -548,7 +570,7 @@ class TelegramBot:
             if not item.due or not await self._deliver(application, item):
                 break
 
-    async def _flush_locked(self, application: Application, chat_id: int) -> None:
+    async def _flush_locked(self, application: Application, chat_id: str) -> None:
         async with self._locks.hold(chat_id):
             await self.flush_chat(application, chat_id)
 
@@ -638,7 +660,9 @@ class TelegramBot:
             try:
                 if item.edit_message_id is not None:
                     return await self._edit_or_send(bot, item, body, keyboard, parse_mode)
-                sent = await bot.send_message(item.chat_id, body, reply_markup=keyboard, parse_mode=parse_mode)
+                sent = await bot.send_message(
+                    telegram_chat_id(item.chat_id), body, reply_markup=keyboard, parse_mode=parse_mode
+                )
                 return int(sent.message_id)
             except BadRequest as error:
                 if is_chat_problem(error):
@@ -662,7 +686,7 @@ class TelegramBot:
             "%d open request(s) waiting; will retry. Check that the bot is in the staff group and may "
             "send messages there, and that STAFF_CHAT_ID is the group's id",
             item.request_id,
-            item.chat_id,
+            telegram_chat_id(item.chat_id),
             _describe(error),
             self.store.open_requests(),
         )
@@ -673,13 +697,13 @@ class TelegramBot:
         retried each round; only a crash before then could send it once more."""
         try:
             gone_meanwhile = not self.store.mark_sent(item.id, message_id)
-        except sqlite3.Error as error:
+        except StorageError as error:
             if not self._unrecorded:
                 log.error(
                     "a message was sent but could not be recorded as sent (%s): it is not sent again; "
                     "recording is retried. %s",
                     error,
-                    storage_advice(error),
+                    error.advice,
                 )
             self._unrecorded[item.id] = (item, message_id)
             return
@@ -706,7 +730,11 @@ class TelegramBot:
     async def _edit_or_send(self, bot: Any, item: OutboxItem, text: str, markup: Any, parse_mode: Any) -> int | None:
         try:
             await bot.edit_message_text(
-                text, chat_id=item.chat_id, message_id=item.edit_message_id, reply_markup=markup, parse_mode=parse_mode
+                text,
+                chat_id=telegram_chat_id(item.chat_id),
+                message_id=item.edit_message_id,
+                reply_markup=markup,
+                parse_mode=parse_mode,
             )
             return item.edit_message_id
         except BadRequest as error:
@@ -714,7 +742,9 @@ class TelegramBot:
             if _NOT_MODIFIED in reason:
                 return item.edit_message_id
             if any(cannot in reason for cannot in _CANNOT_EDIT):
-                sent = await bot.send_message(item.chat_id, text, reply_markup=markup, parse_mode=parse_mode)
+                sent = await bot.send_message(
+                    telegram_chat_id(item.chat_id), text, reply_markup=markup, parse_mode=parse_mode
+                )
                 return int(sent.message_id)
             raise
 
@@ -742,7 +772,7 @@ def _is_command(message: Message) -> bool:
     )
 
 
-def run_telegram(config: Config, knowledge: Knowledge, token: str, store: Store, service: ClinicService) -> int:
+def run_telegram(config: Config, knowledge: Knowledge, token: str, store: Storage, service: ClinicService) -> int:
     """Run until stopped: long polling, or a webhook when WEBHOOK_URL is set. The store and
     service come from the composition root (`bot.app`)."""
     removed = store.purge(config.request_retention_days)

@@ -10,21 +10,38 @@ takes; a reply to a patient is given up after MAX_PATIENT_ATTEMPTS.
 Personal data (states, queued messages, names, phone numbers, notes, unanswered questions) is
 encrypted with the data key (bot/storage/crypto.py). WAL with synchronous=NORMAL survives a killed
 process without losing a committed transaction. All SQL is parameterised.
+
+This is the SQLite implementation of the storage contract (bot/storage/__init__.py): every
+sqlite3 error is mapped to the project's StorageError kinds here, at the boundary, and the schema
+is versioned (migrations.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bot.core.replies import Button, Event, Reply
+from bot.storage import (
+    CallbackRequest,
+    Forgotten,
+    OutboxItem,
+    StaffMessage,
+    StorageCorrupt,
+    StorageError,
+    StorageFull,
+    StorageOpenError,
+)
 from bot.storage.crypto import Cipher, DataKeyError, load_key, new_key
 from bot.storage.personal_data import scrub
+from bot.storage.sqlite.migrations import NewerDatabase, migrate
 
 DATABASE_NAME = "bot.sqlite3"
 STATE_RETENTION_DAYS = 30
@@ -35,82 +52,41 @@ MAX_BACKOFF_SECONDS = 300.0
 DAY = 86_400.0
 _KEY_CHECK = "spine-clinic-bot key check"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS conversations (
-    chat_id INTEGER PRIMARY KEY,
-    state TEXT NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    chat_id INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    edit_message_id INTEGER,
-    request_id INTEGER,
-    created_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL DEFAULT 0,
-    in_flight INTEGER NOT NULL DEFAULT 0,
-    maybe_shown INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS outbox_by_chat ON outbox (chat_id, id);
-CREATE TABLE IF NOT EXISTS processed_updates (
-    update_id INTEGER PRIMARY KEY,
-    processed_at REAL NOT NULL,
-    press_id TEXT
-);
-CREATE TABLE IF NOT EXISTS inbox (
-    update_id INTEGER PRIMARY KEY,
-    payload TEXT NOT NULL,
-    received_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (
-    day TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (day, kind)
-);
-CREATE TABLE IF NOT EXISTS unanswered (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    text TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    patient_ref TEXT
-);
-CREATE TABLE IF NOT EXISTS requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    patient_ref TEXT NOT NULL,
-    name TEXT NOT NULL,
-    phone TEXT NOT NULL,
-    preferred_time TEXT NOT NULL,
-    note TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'open',
-    handled_at REAL,
-    handled_by TEXT
-);
-CREATE INDEX IF NOT EXISTS requests_by_patient ON requests (patient_ref);
-CREATE TABLE IF NOT EXISTS request_messages (
-    request_id INTEGER NOT NULL,
-    chat_id INTEGER NOT NULL,
-    message_id INTEGER NOT NULL,
-    PRIMARY KEY (request_id, chat_id)
-);
-"""
-
-
-class StoreError(Exception):
-    """The data directory, database or key cannot be used; the message says what to do."""
-
-
 _DAMAGED = ("file is not a database", "malformed", "corrupt", "not a database")
+_DISK = ("full", "readonly", "read-only", "disk i/o", "unable to open", "no such file")
 
 
-def storage_advice(error: sqlite3.Error) -> str:
-    """What to do about a failed database write, for a log line."""
-    if any(word in str(error).lower() for word in _DAMAGED):
-        return "The database file in DATA_DIR is damaged: stop the bot and restore it from a backup"
-    return "Check free disk space and permissions of DATA_DIR"
+def storage_error(error: sqlite3.Error) -> StorageError:
+    """The project's error for a sqlite3 error: a damaged file needs other advice than a full disk."""
+    text = str(error)
+    lowered = text.lower()
+    if isinstance(error, sqlite3.DatabaseError) and any(word in lowered for word in _DAMAGED):
+        return StorageCorrupt(text)
+    if isinstance(error, sqlite3.OperationalError) and any(word in lowered for word in _DISK):
+        return StorageFull(text)
+    return StorageError(text)
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _mapped(method: _Method) -> _Method:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as error:
+            raise storage_error(error) from error
+
+    return call  # type: ignore[return-value]
+
+
+def _errors_mapped(cls: type) -> type:
+    """Every public method of the store raises StorageError, never sqlite3.Error."""
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_") and name != "transaction":
+            setattr(cls, name, _mapped(value))
+    return cls
 
 
 def _open_advice(data_dir: Path | None, error: sqlite3.Error) -> str:
@@ -126,33 +102,6 @@ def _open_advice(data_dir: Path | None, error: sqlite3.Error) -> str:
         f"DATA_DIR {data_dir}: cannot write the database {DATABASE_NAME} ({text}); "
         "check that the folder is writable and the disk is not full"
     )
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    id: int
-    chat_id: int
-    reply: Reply
-    edit_message_id: int | None
-    request_id: int | None
-    attempts: int
-    due: bool = True
-
-    @property
-    def for_staff(self) -> bool:
-        return self.request_id is not None
-
-
-@dataclass(frozen=True)
-class CallbackRequest:
-    id: int
-    name: str
-    phone: str
-    preferred_time: str
-    note: str
-    created_at: float
-    status: str
-    handled_at: float | None
 
 
 def _encode_reply(reply: Reply) -> str:
@@ -182,7 +131,8 @@ def _decode_reply(payload: str) -> Reply:
     )
 
 
-class Store:
+@_errors_mapped
+class SqliteStore:
     """One SQLite database under DATA_DIR, used from the bot's single event-loop thread."""
 
     def __init__(
@@ -200,36 +150,31 @@ class Store:
             try:
                 data_dir.mkdir(parents=True, exist_ok=True)
             except OSError as error:
-                raise StoreError(f"DATA_DIR {data_dir}: cannot create it ({error.strerror})") from error
+                raise StorageOpenError(f"DATA_DIR {data_dir}: cannot create it ({error.strerror})") from error
             self.path = data_dir / DATABASE_NAME
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
             if data_dir is not None:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
-            self._upgrade_schema()
+            migrate(self.db)
             with self.transaction():  # proves the folder and file are writable now
                 self.db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('created', ?)", (str(clock()),))
+            self.cipher = self._open_cipher(key, key_file, data_dir)
+        except StorageOpenError:
+            raise
+        except NewerDatabase as error:
+            raise StorageOpenError(
+                f"DATA_DIR {data_dir}: the database {DATABASE_NAME} was written by a newer version of the bot "
+                f"({error}): run that version, or restore a backup made before the upgrade"
+            ) from error
         except sqlite3.DatabaseError as error:
-            raise StoreError(_open_advice(data_dir, error)) from error
-        self.cipher = self._open_cipher(key, key_file, data_dir)
-
-    def _upgrade_schema(self) -> None:
-        """Columns added after a release, for databases created before them."""
-        if not self._has_column("outbox", "in_flight"):
-            self.db.execute("ALTER TABLE outbox ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0")
-        if not self._has_column("outbox", "maybe_shown"):
-            self.db.execute("ALTER TABLE outbox ADD COLUMN maybe_shown INTEGER NOT NULL DEFAULT 0")
-        if not self._has_column("processed_updates", "press_id"):
-            self.db.execute("ALTER TABLE processed_updates ADD COLUMN press_id TEXT")
-        if not self._has_column("unanswered", "patient_ref"):
-            self.db.execute("ALTER TABLE unanswered ADD COLUMN patient_ref TEXT")
-        self.db.execute("CREATE INDEX IF NOT EXISTS unanswered_by_patient ON unanswered (patient_ref)")
-
-    def _has_column(self, table: str, column: str) -> bool:
-        found = self.db.execute("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column)).fetchone()
-        return found is not None
+            raise StorageOpenError(_open_advice(data_dir, error)) from error
+        except StorageError as error:  # from transaction(): the cause is the sqlite3 error
+            cause = error.__cause__
+            if isinstance(cause, sqlite3.DatabaseError):
+                raise StorageOpenError(_open_advice(data_dir, cause)) from cause
+            raise StorageOpenError(f"DATA_DIR {data_dir}: cannot use the database {DATABASE_NAME} ({error})") from error
 
     def _open_cipher(self, key: bytes | None, key_file: Path | None, data_dir: Path | None) -> Cipher:
         check = self.db.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
@@ -239,7 +184,7 @@ class Store:
             if key is None:
                 key = load_key(None, key_file or Path("secrets/data.key"), create=check is None)
             if key is None:
-                raise StoreError(
+                raise StorageOpenError(
                     f"the database in {data_dir} holds encrypted patient data but the data key is missing: "
                     f"restore the key file {key_file} or set DATA_KEY in .env (the key it was created with)"
                 )
@@ -252,26 +197,39 @@ class Store:
             elif cipher.decrypt(check[0]) != _KEY_CHECK:
                 raise DataKeyError("key check failed")
         except DataKeyError as error:
-            raise StoreError(
+            raise StorageOpenError(
                 f"the data key does not fit the database in {data_dir} ({error}): use the key the data "
                 "was created with (DATA_KEY in .env or KEY_FILE)"
             ) from error
         return cipher
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE ... COMMIT; rolled back on any error."""
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise storage_error(error) from error
+        try:
+            yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as error:
+            if self.db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            raise storage_error(error) from error
+
+    def log_tag(self, chat_id: str) -> str:
+        return self.cipher.log_tag(chat_id)
 
     # ------------------------------------------------------------------ conversations (call inside a transaction)
 
-    def load_state(self, chat_id: int) -> str | None:
+    def load_state(self, chat_id: str) -> str | None:
         row = self.db.execute("SELECT state FROM conversations WHERE chat_id = ?", (chat_id,)).fetchone()
         if not row:
             return None
@@ -280,7 +238,10 @@ class Store:
         except DataKeyError:
             return None  # a damaged row starts afresh rather than blocking the patient
 
-    def save_state(self, chat_id: int, state_json: str) -> None:
+    def clear_state(self, chat_id: str) -> None:
+        self.db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,))
+
+    def save_state(self, chat_id: str, state_json: str) -> None:
         self.db.execute(
             "INSERT INTO conversations (chat_id, state, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
@@ -319,6 +280,9 @@ class Store:
             (update_id, self.clock(), press_id),
         )
 
+    def discard_received(self, update_id: int) -> None:
+        self.db.execute("DELETE FROM inbox WHERE update_id = ?", (update_id,))
+
     def press_answered(self, update_id: int) -> None:
         """The button press of this processed update has been answered (own transaction)."""
         self.db.execute("UPDATE processed_updates SET press_id = NULL WHERE update_id = ?", (update_id,))
@@ -337,14 +301,14 @@ class Store:
         ).fetchall()
 
     def queue(
-        self, chat_id: int, reply: Reply, edit_message_id: int | None = None, request_id: int | None = None
+        self, chat_id: str, reply: Reply, edit_message_id: int | None = None, request_id: int | None = None
     ) -> None:
         self.db.execute(
             "INSERT INTO outbox (chat_id, payload, edit_message_id, request_id, created_at) VALUES (?, ?, ?, ?, ?)",
             (chat_id, self.cipher.encrypt(_encode_reply(reply)), edit_message_id, request_id, self.clock()),
         )
 
-    def record(self, events: Iterable[Event], chat_id: int | None = None) -> None:
+    def record(self, events: Iterable[Event], chat_id: str | None = None) -> None:
         """Count events; an unanswered question is kept scrubbed of personal data and linked to
         its patient by the keyed reference, so /forget deletes it too."""
         now = self.clock()
@@ -364,7 +328,7 @@ class Store:
 
     # ------------------------------------------------------------------ requests (call inside a transaction)
 
-    def save_request(self, chat_id: int, name: str, phone: str, preferred_time: str, note: str) -> int:
+    def save_request(self, chat_id: str, name: str, phone: str, preferred_time: str, note: str) -> int:
         cursor = self.db.execute(
             "INSERT INTO requests (patient_ref, name, phone, preferred_time, note, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -414,7 +378,7 @@ class Store:
         )
         return cursor.rowcount == 1
 
-    def request_messages(self, request_id: int) -> list[tuple[int, int]]:
+    def request_messages(self, request_id: int) -> list[tuple[str, int]]:
         return [
             (row[0], row[1])
             for row in self.db.execute(
@@ -422,25 +386,33 @@ class Store:
             )
         ]
 
-    def forget(self, chat_id: int) -> dict[str, int]:
-        """Delete everything held about one patient; returns what was deleted, and the staff
-        messages of their requests (for the service to replace)."""
+    def forget(self, chat_id: str) -> Forgotten:
+        """Delete everything held about one patient: state, queued messages, requests with their
+        staff notifications and message links, unanswered questions. The staff messages that
+        showed the requests are returned, for the service to replace."""
         ref = self.cipher.reference(chat_id)
-        ids = [row[0] for row in self.db.execute("SELECT id FROM requests WHERE patient_ref = ?", (ref,))]
-        removed = {
-            "conversation": self.db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,)).rowcount,
-            "queued": self.db.execute("DELETE FROM outbox WHERE chat_id = ?", (chat_id,)).rowcount,
-            "requests": len(ids),
-            "unanswered": self.db.execute("DELETE FROM unanswered WHERE patient_ref = ?", (ref,)).rowcount,
-        }
+        ids = tuple(
+            row[0] for row in self.db.execute("SELECT id FROM requests WHERE patient_ref = ? ORDER BY id", (ref,))
+        )
+        shown = tuple(
+            StaffMessage(request_id, chat, message_id)
+            for request_id in ids
+            for chat, message_id in self.db.execute(
+                "SELECT chat_id, message_id FROM request_messages WHERE request_id = ?", (request_id,)
+            ).fetchall()
+        )
+        conversations = self.db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,)).rowcount
+        queued = self.db.execute("DELETE FROM outbox WHERE chat_id = ?", (chat_id,)).rowcount
+        unanswered = self.db.execute("DELETE FROM unanswered WHERE patient_ref = ?", (ref,)).rowcount
         for request_id in ids:
             self.db.execute("DELETE FROM outbox WHERE request_id = ?", (request_id,))  # details included
+            self.db.execute("DELETE FROM request_messages WHERE request_id = ?", (request_id,))
             self.db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
-        return removed | {"request_ids": ids}  # type: ignore[dict-item]
+        return Forgotten(conversations, queued, unanswered, ids, shown)
 
     # ------------------------------------------------------------------ outbox (own transactions)
 
-    def pending(self, chat_id: int | None = None, due_only: bool = False) -> list[OutboxItem]:
+    def pending(self, chat_id: str | None = None, due_only: bool = False) -> list[OutboxItem]:
         sql = "SELECT id, chat_id, payload, edit_message_id, request_id, attempts, next_attempt_at FROM outbox"
         conditions, params = [], []
         if chat_id is not None:
@@ -503,11 +475,11 @@ class Store:
         )
         return True
 
-    def retry_now(self, chat_id: int) -> None:
+    def retry_now(self, chat_id: str) -> None:
         """Make a chat's waiting messages due now (its chat was just found usable)."""
         self.db.execute("UPDATE outbox SET next_attempt_at = 0 WHERE chat_id = ?", (chat_id,))
 
-    def staff_notifications_elsewhere(self, staff_chat_ids: Iterable[int]) -> list[tuple[int, int]]:
+    def staff_notifications_elsewhere(self, staff_chat_ids: Iterable[str]) -> list[tuple[int, int]]:
         """(outbox id, request id) of new-request notifications waiting for a chat that is no
         longer a staff chat (STAFF_CHAT_ID was corrected): they must go to the current ones."""
         current = set(staff_chat_ids)
@@ -516,7 +488,7 @@ class Store:
         ).fetchall()
         return [(row[0], row[2]) for row in rows if row[1] not in current]
 
-    def undelivered_requests(self, staff_chat_ids: Iterable[int]) -> list[int]:
+    def undelivered_requests(self, staff_chat_ids: Iterable[str]) -> list[int]:
         """Open requests that no current staff chat has been shown and none is waiting for."""
         current = set(staff_chat_ids)
         found = []
@@ -541,7 +513,7 @@ class Store:
     def open_requests(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM requests WHERE status = 'open'").fetchone()[0])
 
-    def drop_chat_outbox(self, chat_id: int) -> int:
+    def drop_chat_outbox(self, chat_id: str) -> int:
         """Forget replies to a patient who can never receive them (they blocked the bot)."""
         return self.db.execute("DELETE FROM outbox WHERE chat_id = ? AND request_id IS NULL", (chat_id,)).rowcount
 
