@@ -19,10 +19,17 @@ from bot.content.loader import Knowledge
 from bot.core.actions import RequestChoice, Simple, StaffAction
 from bot.core.replies import Button, Event, Reply, UserInput
 from bot.service.clinic import ClinicService
-from bot.storage import Forgotten, StaffMessage, StorageOpenError
+from bot.storage import Forgotten, StaffMessage, StorageCorrupt, StorageError, StorageFull, StorageOpenError
 from bot.storage.crypto import Cipher
 from bot.storage.sqlite import migrations
-from bot.storage.sqlite.store import DATABASE_NAME, DAY, MAX_BACKOFF_SECONDS, MAX_PATIENT_ATTEMPTS, SqliteStore
+from bot.storage.sqlite.store import (
+    DATABASE_NAME,
+    DAY,
+    MAX_BACKOFF_SECONDS,
+    MAX_PATIENT_ATTEMPTS,
+    SqliteStore,
+    storage_error,
+)
 
 T0 = 1_760_000_000.0
 PATIENT = "tg:5150"
@@ -747,3 +754,22 @@ def test_a_damaged_database_file_is_told_apart_from_a_full_disk(tmp_path: Path, 
     with pytest.raises(StorageOpenError) as raised:
         SqliteStore(path, key_file=key_file)
     assert "damaged" in str(raised.value) and "disk is not full" not in str(raised.value)
+
+
+def test_sqlite_errors_become_the_projects_own(store: SqliteStore) -> None:
+    """Nothing above the backend sees sqlite3: a refused write, a damaged file and a closed
+    database all arrive as StorageError, with the advice for the operator."""
+    store.db.execute("PRAGMA query_only = ON")  # every write fails, as on a read-only disk
+    with pytest.raises(StorageFull) as raised, store.transaction():
+        store.save_state(PATIENT, "{}")
+    assert not isinstance(raised.value, sqlite3.Error) and "disk space" in raised.value.advice
+    with pytest.raises(StorageFull):
+        store.receive(1, "{}")  # autocommitted writes too
+    store.db.execute("PRAGMA query_only = OFF")
+    with store.transaction():  # usable again, nothing left half done
+        store.save_state(PATIENT, "{}")
+    damaged = storage_error(sqlite3.DatabaseError("database disk image is malformed"))
+    assert isinstance(damaged, StorageCorrupt) and "restore it from a backup" in damaged.advice
+    store.close()
+    with pytest.raises(StorageError):
+        store.pending()
