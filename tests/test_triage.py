@@ -251,3 +251,9 @@ def test_eval_set_safety_targets(understander, knowledge):
     assert quality.red_flag_recall == 1.0, quality.failures
     assert quality.crisis_recall == 1.0, quality.failures
     assert quality.false_alarm_rate <= bench.TARGET_FALSE_ALARMS, quality.failures
+
+
+@pytest.mark.parametrize("text", ["I took ❶ pills", "lost ² kg", "im ⁷⁸ and my back started hurting"])
+def test_digits_that_are_not_numbers_do_not_crash(understander, text):
+    """str.isdigit() is true for '❶' and '²', int() refuses them (found by Hypothesis)."""
+    understander.understand(text)

@@ -29,7 +29,7 @@ class TerminalChat:
         """Handle one typed line: a number presses a button, /command runs a command."""
         line = line.rstrip("\r\n")
         stripped = line.strip()
-        if stripped.isdigit() and 1 <= int(stripped) <= len(self.choices):
+        if stripped.isascii() and stripped.isdigit() and 1 <= int(stripped) <= len(self.choices):
             button = self.choices[int(stripped) - 1]
             if button.url is not None:
                 self._print(f"(open this link in your browser: {button.url})")

@@ -62,7 +62,8 @@ class Cipher:
 
 
 def _is_integer(text: str) -> bool:
-    return text.removeprefix("-").isdigit()
+    digits = text.removeprefix("-")
+    return digits.isascii() and digits.isdigit()
 
 
 def load_key(env_key: str | None, key_file: Path, create: bool) -> bytes | None:

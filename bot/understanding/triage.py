@@ -150,7 +150,7 @@ class _Index:
         root = self._root
         for start in range(length):
             word = tokens[start]
-            if word not in root.exact and not prefixes[start] and not word.isdigit() and root.any is None:
+            if word not in root.exact and not prefixes[start] and not _is_number(word) and root.any is None:
                 continue  # most words start no phrase at all
             frontier = self._step(root, word, prefixes[start])
             if not frontier:
@@ -179,7 +179,7 @@ class _Index:
             children.append(exact)
         if node.prefix and word_prefixes:
             children.extend(node.prefix[p] for p in word_prefixes if p in node.prefix)
-        if node.numbers and word.isdigit():
+        if node.numbers and _is_number(word):
             number = int(word)
             children.extend(child for pattern, child in node.numbers.items() if _number_fits(pattern, number))
         if node.any is not None:
@@ -189,6 +189,11 @@ class _Index:
 
 def _stems(group: _Group) -> set[str]:
     return {p[:-1] for p in group.patterns() if len(p) > 1 and p.endswith("*") and not p.startswith(NUMBER)}
+
+
+def _is_number(word: str) -> bool:
+    """Digits 0-9 only: "❶" and "²" are digits to str.isdigit() but not numbers to int()."""
+    return word.isascii() and word.isdigit()
 
 
 def _number_fits(pattern: str, value: int) -> bool:

@@ -818,7 +818,7 @@ def _webhook_handler_class() -> type:
             if not hmac.compare_digest(given.encode(), self.secret.encode()):
                 raise tornado.web.HTTPError(403)
             declared = self.request.headers.get("Content-Length", "0")
-            if not declared.isdigit() or int(declared) > MAX_WEBHOOK_BODY:
+            if not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_WEBHOOK_BODY:
                 raise tornado.web.HTTPError(413)
             self.request.connection.set_max_body_size(MAX_WEBHOOK_BODY)  # type: ignore[union-attr]
 
