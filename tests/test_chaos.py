@@ -15,6 +15,7 @@ from telegram.constants import ChatType
 from benchmarks.chaos import KNOWLEDGE, read_only_data_dir_check
 from bot.channels.telegram.adapter import TelegramBot
 from bot.core.replies import UserInput
+from bot.service.clinic import ClinicService
 from bot.storage.sqlite.store import SqliteStore
 from tests.conftest import run_module, table_row
 
@@ -109,13 +110,14 @@ async def overlapping_handlers() -> list[tuple[int, list[int]]]:
     after the first finished - the moment a lock dropped as soon as it reported "not locked"
     let the third run beside the second (two flush_chat() sending one reply twice).
     Returns (update, updates of the same chat being handled then) for every overlap."""
-    bot = TelegramBot(KNOWLEDGE, store=SqliteStore(None), service=None)  # type: ignore[arg-type]
+    store = SqliteStore(None)
+    bot = TelegramBot(KNOWLEDGE, store=store, service=ClinicService(KNOWLEDGE, store))
     inside: set[int] = set()
     overlaps: list[tuple[int, list[int]]] = []
     gates = {number: asyncio.Event() for number in (1, 2, 3)}
     entered = {number: asyncio.Event() for number in (1, 2, 3)}
 
-    async def handle(application: object, update: SimpleNamespace, *args: object) -> None:
+    async def handle(update: SimpleNamespace, *args: object) -> None:
         if inside:
             overlaps.append((update.update_id, sorted(inside)))
         inside.add(update.update_id)

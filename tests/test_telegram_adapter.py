@@ -13,7 +13,8 @@ import httpx
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
-from bot.channels.telegram.adapter import OWED_PRESS_SECONDS, TelegramBot, may_have_arrived
+from bot.channels.delivery import OWED_PRESS_SECONDS
+from bot.channels.telegram.adapter import TelegramBot, may_have_arrived
 from bot.config import load_config
 from bot.content.loader import load_knowledge
 from bot.core.actions import Simple
@@ -95,9 +96,10 @@ def test_button_presses_are_answered_once_across_a_crash() -> None:
 
     async def scenario() -> None:
         adapter = TelegramBot(KNOWLEDGE, store, service)
+        adapter.use(application)
         # Handled and answered; delivered again by Telegram: not answered twice.
-        await adapter._handle(application, press(1), CHAT, None, PRESS)
-        await adapter._handle(application, press(1), CHAT, None, PRESS)
+        await adapter._handle(press(1), CHAT, None, PRESS)
+        await adapter._handle(press(1), CHAT, None, PRESS)
         assert bot.answers == ["q1"]
         assert len(bot.sent) == 1, "the redelivered press was handled again"
         assert bot.sent[0][0] == 5150, "Telegram is given its own chat id, not the store's"
@@ -110,16 +112,17 @@ def test_button_presses_are_answered_once_across_a_crash() -> None:
             assert service.handle(CHAT, PRESS, update_id, None, 7, press_id=f"q{update_id}") is not None
         clock.now += 30
         restarted = TelegramBot(KNOWLEDGE, store, service)
+        restarted.use(application)
         # Telegram delivers press 2 again: answered now, once.
-        await restarted._handle(application, press(2), CHAT, None, PRESS)
-        await restarted._handle(application, press(2), CHAT, None, PRESS)
+        await restarted._handle(press(2), CHAT, None, PRESS)
+        await restarted._handle(press(2), CHAT, None, PRESS)
         assert bot.answers == ["q1", "q2"]
         # Press 3 was confirmed to Telegram before the crash: nobody delivers it again, so the
         # start answers it. Press 4 is an hour old: past answering, left alone.
-        await restarted._answer_owed_presses(application)
+        await restarted.delivery.answer_owed_presses()
         assert bot.answers == ["q1", "q2", "q3"]
-        await restarted._answer_owed_presses(application)
-        await restarted._handle(application, press(3), CHAT, None, PRESS)
+        await restarted.delivery.answer_owed_presses()
+        await restarted._handle(press(3), CHAT, None, PRESS)
         assert bot.answers == ["q1", "q2", "q3"]
         assert OWED_PRESS_SECONDS < 3600
 

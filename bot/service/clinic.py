@@ -3,7 +3,8 @@
 Between the channel adapters and the dialogue core. It loads the state, asks the core, and
 applies what the core asks for (save a call-back request, forget a patient) in the same
 transaction as the new state and the queued replies, so a crash never leaves half a turn.
-Staff commands and staff buttons are answered here, only for the staff's chats and users.
+Staff commands and staff buttons are answered here, only for the staff's chats and users, and
+`access` decides which inputs a group chat may make at all: every channel asks it first.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from bot.content.notices import Notices
 from bot.core.actions import StaffAction, decode
 from bot.core.dialogue import Dialogue, Turn
 from bot.core.replies import Button, Event, Forget, Reply, SaveRequest, UserInput
+from bot.core.request_flow import DEFAULT_RETENTION_DAYS
 from bot.core.state import ConversationState
 from bot.storage import CallbackRequest, Storage
 
 log = logging.getLogger("bot.service")
 
 STAFF_COMMANDS = ("requests", "stats")
-TELEGRAM_CHAT = "tg:"
+TELEGRAM_CHAT = "tg:"  # STAFF_CHAT_ID holds Telegram's ids (see staff_chat_key)
 MAX_LISTED_REQUESTS = 20
 
 
@@ -39,6 +41,20 @@ class Handled:
     staff_queued: bool = False
 
 
+@dataclass(frozen=True)
+class Access:
+    """Whether an input from a chat is served. When it is not: `refusal` answers a refused
+    button press (a short pop-up), `invite` answers a command with an invitation to a private
+    chat; neither, it is ignored."""
+
+    serve: bool
+    refusal: str | None = None
+    invite: bool = False
+
+
+SERVE = Access(True)
+
+
 class ClinicService:
     def __init__(
         self,
@@ -46,7 +62,7 @@ class ClinicService:
         store: Storage,
         staff_chat_ids: Iterable[int | str] = (),
         staff_user_ids: Iterable[int] = (),
-        request_retention_days: int = 30,
+        request_retention_days: int = DEFAULT_RETENTION_DAYS,
         timezone: str = "Asia/Tokyo",
         dialogue: Dialogue | None = None,
         notices: Notices | None = None,
@@ -56,7 +72,7 @@ class ClinicService:
         self.staff_chat_ids = tuple(staff_chat_key(chat) for chat in staff_chat_ids)
         self.staff_user_ids = frozenset(staff_user_ids)
         self.dialogue = dialogue or Dialogue(knowledge, request_retention_days=request_retention_days)
-        self.texts = knowledge.callback
+        self.texts = knowledge.request
         self.timezone = ZoneInfo(timezone)
         self.notices = notices
 
@@ -68,6 +84,22 @@ class ClinicService:
 
     def is_staff(self, chat_id: str, user_id: int | None) -> bool:
         return chat_id in self.staff_chat_ids or (user_id is not None and user_id in self.staff_user_ids)
+
+    def access(self, chat_id: str, user_input: UserInput, group: bool) -> Access:
+        """The staff and group policy, for every channel, before `handle`. A private chat is
+        served (staff commands in it are checked against STAFF_USER_IDS by `handle`). In a
+        group: only a staff chat's buttons are served (any other press there is forged or
+        stale, and refused); only a staff chat's staff commands are served (a staff user's
+        /requests in any other group would show patients' names and phones to everyone
+        there); other commands get an invitation to a private chat; the rest is ignored."""
+        if not group:
+            return SERVE
+        staff_chat = self.is_staff(chat_id, None)
+        if user_input.kind == "action":
+            return SERVE if staff_chat else Access(False, refusal=self.texts.staff["not_available"])
+        if user_input.kind == "command" and user_input.value in STAFF_COMMANDS and staff_chat:
+            return SERVE
+        return Access(False, invite=user_input.kind == "command")
 
     def handle(
         self,
@@ -95,7 +127,7 @@ class ClinicService:
             if isinstance(action, StaffAction):
                 return self._staff_action(chat_id, user_id, action, pressed_message_id)
             state = ConversationState.from_json(self.store.load_state(chat_id))
-            in_flow = state.selfcheck or state.callback or state.forgetting or getattr(state, "safety", None)
+            in_flow = state.selfcheck or state.request or state.forgetting or state.safety
             if edited and self.notices is not None and in_flow:
                 self.store.queue(chat_id, Reply(self.notice("edited_in_flow")))
                 return Handled(None, (Event("edit_in_flow"),))
@@ -172,7 +204,7 @@ class ClinicService:
         return moved
 
     def staff_message(self, request: CallbackRequest, status: str | None = None) -> Reply:
-        buttons = self.knowledge.callback.buttons
+        buttons = self.knowledge.request.buttons
         text = self.texts.staff_text(
             "request",
             number=str(request.id),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from bot.core.replies import Event, Reply
+from bot.core.request_flow import DEFAULT_RETENTION_DAYS
 
 # ---------------------------------------------------------------------------------- errors
 
@@ -245,6 +246,6 @@ class Storage(Protocol):
 
     def unanswered(self) -> list[str]: ...
 
-    def purge(self, request_retention_days: int = 30) -> dict[str, int]:
+    def purge(self, request_retention_days: int = DEFAULT_RETENTION_DAYS) -> dict[str, int]:
         """Delete what the privacy notice says is not kept; how many of each."""
         ...

@@ -14,7 +14,6 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
@@ -30,7 +29,7 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.constants import ChatAction, ChatType, MessageEntityType, MessageLimit, ParseMode
+from telegram.constants import ChatAction, ChatType, MessageEntityType, ParseMode
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -42,22 +41,27 @@ from telegram.error import (
 )
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 
-from bot.channels.chat_locks import ChatLocks
+from bot.channels.contract import (
+    TELEGRAM_CAPABILITIES,
+    ChatBlocked,
+    ChatMoved,
+    ChatUnusable,
+    MessageRejected,
+    SendFailed,
+)
+from bot.channels.delivery import DeliveryWorker
 from bot.config import Config, ConfigError
 from bot.content.html import to_plain_text
 from bot.content.loader import Knowledge
 from bot.core.replies import Button, Keyboard, Reply, UserInput
-from bot.service.clinic import STAFF_COMMANDS, ClinicService, Handled
-from bot.storage import OutboxItem, Storage, StorageError
+from bot.core.request_flow import DEFAULT_RETENTION_DAYS
+from bot.service.clinic import ClinicService, Handled
+from bot.storage import Storage, StorageError
 
 log = logging.getLogger("bot.telegram")
 
 CHAT_PREFIX = "tg:"  # chat ids in the service and the store: "tg:<Telegram chat id>"
 COMMANDS = ("start", "help", "selfcheck", "book", "privacy", "cancel", "forget")
-OUTBOX_RETRY_SECONDS = 2.0
-TYPING_DELAY_SECONDS = 1.0
-RETENTION_CHECK_SECONDS = 3600.0
-OWED_PRESS_SECONDS = 600.0  # older presses are past answering (Telegram stops accepting answers)
 # Per-chat fairness: a chat may have this many updates admitted and not yet handled, and is
 # admitted at most BURST at once then one every REFILL seconds. Beyond that its messages are
 # dropped (one polite "slow down" per SLOW_DOWN_EVERY seconds), so one chat's flood cannot take
@@ -172,24 +176,33 @@ class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
 
 
 class TelegramBot:
-    def __init__(self, knowledge: Knowledge, store: Storage, service: ClinicService) -> None:
+    """The Telegram channel: python-telegram-bot's updates -> the service, and the `Channel`
+    contract (send, edit, answer a press, typing, check a chat, replay) for the shared
+    delivery worker (`bot.channels.delivery`), which sends the outbox."""
+
+    name = "Telegram"
+    prefix = CHAT_PREFIX
+    capabilities = TELEGRAM_CAPABILITIES
+
+    def __init__(
+        self,
+        knowledge: Knowledge,
+        store: Storage,
+        service: ClinicService,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+    ) -> None:
         self.knowledge = knowledge
         self.service = service
         self.store = store
-        self._locks = ChatLocks()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.retention_days = 30
-        self._background: list[asyncio.Task[None]] = []
+        self.delivery = DeliveryWorker(self, store, service, retention_days)
         self._buckets: dict[int, _Bucket] = {}
         self._admitted: dict[int, tuple[int, bool]] = {}  # update id -> (chat id, let in for safety)
         self._replaying: set[int] = set()
-        self._unrecorded: dict[int, tuple[OutboxItem, int | None]] = {}  # sent, record failed
-        self._keep_failed_logged = 0.0
         self.queue = InboxQueue(self.admit)
-        self._application: Application | None = None
+        self._application: Any = None
 
     def chat_tag(self, chat_id: str) -> str:
-        """A keyed pseudonym of a chat for logs (see Cipher.log_tag)."""
+        """A keyed pseudonym of a chat for logs (see Storage.log_tag)."""
         return self.store.log_tag(chat_id)
 
     # ------------------------------------------------------------------ wiring
@@ -211,55 +224,27 @@ class TelegramBot:
         if config.base_file_url:
             builder = builder.base_file_url(config.base_file_url)
         application = builder.build()
-        self._application = application
+        self.use(application)
         application.add_handler(TypeHandler(Update, self.on_update))
         application.add_error_handler(self.on_error)
         return application
 
+    def use(self, application: Any) -> None:
+        """The application (its `bot` and `update_queue`) this channel sends and replays through."""
+        self._application = application
+
     async def post_init(self, application: Application) -> None:
+        self.use(application)
         commands = [BotCommand(name, self.knowledge.ui.commands[name]) for name in COMMANDS]
         try:
             await application.bot.set_my_commands(commands)
         except TelegramError as error:  # the command menu is a convenience: keep serving patients
             log.warning("could not register the command menu (%s); continuing", type(error).__name__)
-        await self._answer_owed_presses(application)  # first: Telegram accepts answers for a short while
-        await self._check_staff_chats(application)
-        await self.flush_all(application)  # replies a crash left behind go out next
-        await self._replay_inbox(application)
-        self._background.append(asyncio.create_task(self._retry_loop(application)))
+        await self.delivery.start()
         log.info("bot started as @%s", application.bot.username)
 
-    async def _check_staff_chats(self, application: Application) -> None:
-        """Ask Telegram about each staff chat at start (getChat), so a wrong STAFF_CHAT_ID is
-        reported now and not when a patient's request fails to arrive; then send what waits."""
-        requeued = self.service.requeue_staff_notifications()
-        if requeued:
-            log.warning("%d open call-back request(s) queued again for the staff chat(s) in STAFF_CHAT_ID", requeued)
-        for staff_chat in self.service.staff_chat_ids:
-            if not staff_chat.startswith(CHAT_PREFIX):
-                continue  # another channel's staff chat
-            try:
-                await application.bot.get_chat(telegram_chat_id(staff_chat))
-            except (BadRequest, Forbidden, ChatMigrated) as error:
-                log.error(
-                    "STAFF_CHAT_ID %s cannot be used (Telegram says: %s): call-back requests cannot reach staff "
-                    "until it is fixed; %d open request(s) waiting. Add the bot to the staff group and put the "
-                    "group's id in STAFF_CHAT_ID, then restart",
-                    telegram_chat_id(staff_chat),
-                    _describe(error),
-                    self.store.open_requests(),
-                )
-                continue
-            except Exception as error:  # unreachable now (or an answer PTB cannot read): the sends will tell
-                log.warning(
-                    "could not check STAFF_CHAT_ID %s at start (%s)", telegram_chat_id(staff_chat), type(error).__name__
-                )
-                continue
-            self.store.retry_now(staff_chat)
-
     async def post_shutdown(self, application: Application) -> None:
-        for task in self._background:
-            task.cancel()
+        self.delivery.stop()
         self.store.close()
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -267,6 +252,39 @@ class TelegramBot:
         update_id = update.update_id if isinstance(update, Update) else None
         error = context.error
         log.error("update %s failed: %s", update_id, type(error).__name__, exc_info=error)
+
+    # ------------------------------------------------------------------ the channel contract
+
+    async def send(self, chat_id: str, reply: Reply) -> int | None:
+        return await self._send_variants(chat_id, reply, None)
+
+    async def edit(self, chat_id: str, message_id: int, reply: Reply) -> int | None:
+        return await self._send_variants(chat_id, reply, message_id)
+
+    async def answer_press(self, press_id: str, toast: str | None = None) -> None:
+        try:
+            await self._application.bot.answer_callback_query(press_id, text=toast)
+        except TelegramError as error:
+            raise _translated(error) from error
+
+    async def show_typing(self, chat_id: str) -> None:
+        with contextlib.suppress(TelegramError):
+            await self._application.bot.send_chat_action(telegram_chat_id(chat_id), ChatAction.TYPING)
+
+    async def check_chat(self, chat_id: str) -> None:
+        try:
+            await self._application.bot.get_chat(telegram_chat_id(chat_id))
+        except (BadRequest, Forbidden, ChatMigrated) as error:
+            raise ChatUnusable(_describe(error)) from error
+        except TelegramError as error:
+            raise _translated(error) from error
+
+    async def replay(self, update_id: int, payload: str) -> None:
+        update = Update.de_json(json.loads(payload), self._application.bot)
+        if update is not None:
+            self._replaying.add(update_id)
+            await self._application.update_queue.put(update)
+            self._replaying.discard(update_id)
 
     # ------------------------------------------------------------------ admission (in the update queue)
 
@@ -293,7 +311,7 @@ class TelegramBot:
             bucket.pending += 1
             bucket.safety_pending = bucket.safety_pending or safety
             self._admitted[update.update_id] = (chat.id, safety)
-        self._keep(update)
+        self.delivery.keep(update.update_id, lambda: json.dumps(update.to_dict(), ensure_ascii=False))
         return True
 
     def _bucket(self, chat_id: int) -> _Bucket:
@@ -339,7 +357,7 @@ class TelegramBot:
             with contextlib.suppress(StorageError):
                 self.store.mark_processed(update.update_id)
         if update.callback_query is not None:  # stop the button's spinner, nothing more
-            self._spawn(self._quiet_answer(update.callback_query.id))
+            self.delivery.spawn(self._quiet_answer(update.callback_query.id))
         now = time.monotonic()
         if now - bucket.warned_at < SLOW_DOWN_EVERY:
             return
@@ -352,12 +370,12 @@ class TelegramBot:
             log.error("could not queue the slow-down notice (%s)", error)
             return
         if self._application is not None:
-            self._spawn(self._flush_locked(self._application, chat_id))
+            self.delivery.spawn(self.delivery.flush_chat_locked(chat_id))
 
     async def _quiet_answer(self, query_id: str) -> None:
         if self._application is not None:
-            with contextlib.suppress(TelegramError):
-                await self._application.bot.answer_callback_query(query_id)
+            with contextlib.suppress(SendFailed):
+                await self.answer_press(query_id)
 
     # ------------------------------------------------------------------ updates
 
@@ -378,146 +396,53 @@ class TelegramBot:
         user_input = self._to_input(update)
         user_id = update.effective_user.id if update.effective_user else None
         chat_id = chat_key(chat.id)
-        if chat.type != ChatType.PRIVATE and query is not None and not self.service.is_staff(chat_id, None):
-            # Only staff buttons live in groups; anything else there is forged or stale.
-            with contextlib.suppress(TelegramError):
-                await query.answer(self.knowledge.callback.staff["not_available"])
-            return
-        if chat.type != ChatType.PRIVATE and query is None:
-            staff_command = user_input.kind == "command" and user_input.value in STAFF_COMMANDS
-            # In a group only a staff chat may list requests: a staff user's /requests in any
-            # other group would show patients' names and phones to everyone there.
-            if not (staff_command and self.service.is_staff(chat_id, None)):
+        # Who may use what in groups is the service's policy (staff chats, staff commands).
+        access = self.service.access(chat_id, user_input, group=chat.type != ChatType.PRIVATE)
+        if not access.serve:
+            if query is not None and access.refusal is not None:
+                with contextlib.suppress(TelegramError):
+                    await query.answer(access.refusal)
+            elif access.invite:
                 await self._group_message(update, message)
-                return
+            return
         typing = None
         if user_input.kind == "text" and message is not None:
-            typing = asyncio.create_task(self._typing_after_delay(context.bot, chat.id))
+            typing = asyncio.create_task(self.delivery.typing_after_delay(chat_id))
         try:
-            async with self._locks.hold(chat_id):
-                await self._handle(context.application, update, chat_id, user_id, user_input)
+            async with self.delivery.locks.hold(chat_id):
+                await self._handle(update, chat_id, user_id, user_input)
         finally:
             if typing is not None:
                 typing.cancel()
 
-    def _keep(self, update: Update) -> None:
-        """Save the update in the inbox (see Store.receive); replayed at start if a crash
-        comes before it is handled."""
-        try:
-            if not self.store.is_processed(update.update_id):
-                self.store.receive(update.update_id, json.dumps(update.to_dict(), ensure_ascii=False))
-        except StorageError as error:
-            now = time.monotonic()
-            if now - self._keep_failed_logged > 10:
-                self._keep_failed_logged = now
-                log.error(
-                    "could not keep update %s in the inbox (%s): it is handled now, but not crash-safe. %s",
-                    update.update_id,
-                    error,
-                    error.advice,
-                )
-
-    async def _replay_inbox(self, application: Application) -> None:
-        """Updates that arrived but were not handled before a crash: handle them first."""
-        waiting = self.store.inbox()
-        for update_id, payload in waiting:
-            update = Update.de_json(json.loads(payload), application.bot)
-            if update is not None:
-                self._replaying.add(update_id)
-                await application.update_queue.put(update)
-                self._replaying.discard(update_id)
-        if waiting:
-            log.info("replaying %d update(s) received before a restart", len(waiting))
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _flush_staff(self, application: Application) -> None:
-        for staff_chat in self.service.staff_chat_ids:
-            try:
-                await self._flush_locked(application, staff_chat)
-            except Exception:
-                log.exception("sending to the staff chat failed; the retry loop will try again")
-
-    @staticmethod
-    async def _typing_after_delay(bot: Any, chat_id: int) -> None:
-        """Show "typing…" only when an answer takes a while (queued behind Telegram's rate
-        limit, a slow network): answers are local and usually go out in milliseconds, and an
-        early typing action would use up a slot of the rate limit for nothing."""
-        await asyncio.sleep(TYPING_DELAY_SECONDS)
-        with contextlib.suppress(TelegramError):
-            await bot.send_chat_action(chat_id, ChatAction.TYPING)
-
-    async def _handle(
-        self, application: Application, update: Update, chat_id: str, user_id: int | None, user_input: UserInput
-    ) -> None:
+    async def _handle(self, update: Update, chat_id: str, user_id: int | None, user_input: UserInput) -> None:
+        """One update's turn (the caller holds the chat's lock): commit it, answer the press,
+        send the chat's replies; the staff chats' share goes out in the background."""
         query = update.callback_query
         pressed = query.message.message_id if query is not None and query.message else None
+        press_id = query.id if query is not None else None
         try:
-            press_id = query.id if query is not None else None
             edited = getattr(update, "edited_message", None) is not None
             handled = self.service.handle(chat_id, user_input, update.update_id, user_id, pressed, press_id, edited)
         except StorageError as error:
-            await self._answer_unsaved(application, update, chat_id, user_input, error)
+            await self.delivery.answer_unsaved(chat_id, user_input, error, press_id)
             return
         if handled is None:
             # Delivered again (after a restart, or twice by Telegram): handled before; only
             # replies still waiting in the outbox go out, and a button press the bot died
             # before answering is answered now.
             log.info("update %s seen before: not handled again", update.update_id)
-            if query is not None and self.store.press_unanswered(update.update_id):
-                await self._answer_press(application.bot, update.update_id, query.id)
+            if press_id is not None and self.store.press_unanswered(update.update_id):
+                await self.delivery.answer_press(update.update_id, press_id)
         else:
             self._log_turn(update.update_id, chat_id, user_input, handled)
-            if query is not None:
-                await self._answer_press(application.bot, update.update_id, query.id, handled.toast)
-        await self.flush_chat(application, chat_id)
+            if press_id is not None:
+                await self.delivery.answer_press(update.update_id, press_id, handled.toast)
+        await self.delivery.flush_chat(chat_id)
         if handled is not None and handled.staff_queued:
             # In the background: the staff group's rate limit (20 a minute) must never keep this
             # patient, who holds their chat's lock now, waiting.
-            self._spawn(self._flush_staff(application))
-
-    async def _answer_press(self, bot: Any, update_id: int, query_id: str, toast: str | None = None) -> None:
-        """Stop the button's spinner, once: recorded, so that after a restart only the presses
-        the bot died before answering are answered."""
-        try:
-            await bot.answer_callback_query(query_id, text=toast)
-        except TelegramError as error:  # too old after a restart: nothing more to do
-            log.info("callback answer failed: %s", type(error).__name__)
-        try:
-            self.store.press_answered(update_id)
-        except StorageError as error:
-            log.warning("could not record a button press as answered (%s)", error)
-
-    async def _answer_owed_presses(self, application: Application) -> None:
-        """Presses handled just before a crash but never answered: Telegram will not deliver
-        them again (their offset was confirmed), so answer them at start."""
-        owed = self.store.unanswered_presses(within_seconds=OWED_PRESS_SECONDS)
-        for update_id, query_id in owed:
-            await self._answer_press(application.bot, update_id, query_id)
-        if owed:
-            log.info("answered %d button press(es) left unanswered by a restart", len(owed))
-
-    async def _answer_unsaved(
-        self, application: Application, update: Update, chat_id: str, user_input: UserInput, error: StorageError
-    ) -> None:
-        """The database cannot be written: answer anyway, straight from the core, store nothing."""
-        log.error(
-            "DATA_DIR database write failed (%s: %s): answering without saving. %s",
-            type(error).__name__,
-            error,
-            error.advice,
-        )
-        if update.callback_query is not None:
-            with contextlib.suppress(TelegramError):
-                await update.callback_query.answer()
-        for reply in self.service.handle_unsaved(chat_id, user_input):
-            with contextlib.suppress(TelegramError):
-                await application.bot.send_message(
-                    telegram_chat_id(chat_id), reply.text, reply_markup=render_markup(reply)
-                )
+            self.delivery.spawn(self.delivery.flush_staff())
 
     def _to_input(self, update: Update) -> UserInput:
         if update.callback_query is not None:
@@ -560,94 +485,24 @@ class TelegramBot:
                 summary.append(f"{event.kind}{details or ''}")
             log.debug("update %s chat %s: %s", update_id, self.chat_tag(chat_id), " ".join(summary))
 
-    # ------------------------------------------------------------------ sending
+    # ------------------------------------------------------------------ sending (for the delivery worker)
 
-    async def flush_chat(self, application: Application, chat_id: str) -> None:
-        """Send a chat's queued replies in order; stop at the first that must wait."""
-        for item in self.store.pending(chat_id):
-            if item.id in self._unrecorded:
-                continue  # sent already; only its record failed (see _record_sent)
-            if not item.due or not await self._deliver(application, item):
-                break
-
-    async def _flush_locked(self, application: Application, chat_id: str) -> None:
-        async with self._locks.hold(chat_id):
-            await self.flush_chat(application, chat_id)
-
-    async def flush_all(self, application: Application) -> None:
-        self._record_unrecorded()
-        due = [item for item in self.store.pending() if item.due and item.id not in self._unrecorded]
-        for chat_id in dict.fromkeys(item.chat_id for item in due):
-            try:
-                await self._flush_locked(application, chat_id)
-            except Exception:  # one chat's trouble must not stop the others' retries
-                log.exception("sending to chat %s failed", self.chat_tag(chat_id))
-
-    async def _retry_loop(self, application: Application) -> None:
-        since_purge = RETENTION_CHECK_SECONDS
-        while True:
-            await asyncio.sleep(OUTBOX_RETRY_SECONDS)
-            since_purge += OUTBOX_RETRY_SECONDS
-            try:
-                await self.flush_all(application)
-                if since_purge >= RETENTION_CHECK_SECONDS:
-                    since_purge = 0.0
-                    log.info("retention: removed %s", self.store.purge(self.retention_days))
-            except Exception:  # the loop must survive anything; the next round retries
-                log.exception("outbox retry round failed")
-
-    async def _deliver(self, application: Application, item: OutboxItem) -> bool:
-        """Send one outbox item; True when it is done with (sent, or can never be sent)."""
-        bot = application.bot
-        text = item.reply.text
-        if item.for_staff and item.edit_message_id is None and self.store.start_attempt(item.id):
-            text = self._maybe_repeated(item, text)
-        try:
-            message_id = await self._send_variants(bot, item, text)
-        except Forbidden as error:
-            if item.for_staff:
-                self._staff_chat_failed(item, error)
-                self.store.mark_failed(item)
-                return False
-            dropped = self.store.drop_chat_outbox(item.chat_id)
-            log.warning("chat %s blocked the bot: %d replies dropped", self.chat_tag(item.chat_id), dropped)
-            return False
-        except ChatMigrated as error:
-            log.error(
-                "chat %s became a supergroup (new id %s): update STAFF_CHAT_ID; will retry",
-                self.chat_tag(item.chat_id),
-                error.new_chat_id,
-            )
-            self.store.mark_failed(item)
-            return False
-        except BadRequest as error:
-            if item.for_staff:  # a patient's request: never dropped, whatever Telegram says
-                self._staff_chat_failed(item, error)
-                self.store.mark_failed(item)
-                return False
-            log.error(
-                "a reply to chat %s was rejected by Telegram in every form (%s): dropped",
-                self.chat_tag(item.chat_id),
-                error.message,
-            )
-            self._record_sent(item, None)
-            return True
-        except (RetryAfter, NetworkError, TelegramError) as error:
-            if self.store.mark_failed(item, outcome_unknown=may_have_arrived(error)):
-                log.warning("sending failed (%s): will retry", type(error).__name__)
-            else:
-                log.error("reply to chat %s kept failing: given up", self.chat_tag(item.chat_id))
-            return False
-        self._record_sent(item, message_id)
-        return True
-
-    async def _send_variants(self, bot: Any, item: OutboxItem, text: str) -> int | None:
+    async def _send_variants(self, chat_id: str, reply: Reply, edit_message_id: int | None) -> int | None:
         """Send (or edit) the message; when Telegram rejects it (400), send it again without
         what it may have rejected: first without link buttons, then without any buttons, then
         as plain text. Each fallback is logged at ERROR: a patient never gets silence, and the
         operator learns that a setting or a text is wrong. A 400 about the chat itself (unknown
-        chat, no rights) is not the message's fault and is raised at once."""
-        markup = render_markup(item.reply)
+        chat, no rights) is not the message's fault and is raised at once. Telegram's errors
+        leave here as the channel contract's (`SendFailed` and its kinds)."""
+        try:
+            return await self._try_variants(chat_id, reply, edit_message_id)
+        except TelegramError as error:
+            raise _translated(error) from error
+
+    async def _try_variants(self, chat_id: str, reply: Reply, edit_message_id: int | None) -> int | None:
+        bot = self._application.bot
+        text = reply.text
+        markup = render_markup(reply)
         html = ParseMode.HTML
         variants: list[tuple[str, str, Any, Any]] = [("", text, markup, html)]
         if isinstance(markup, InlineKeyboardMarkup) and without_link_buttons(markup) != markup:
@@ -658,10 +513,10 @@ class TelegramBot:
         last: BadRequest | None = None
         for number, (_, body, keyboard, parse_mode) in enumerate(variants):
             try:
-                if item.edit_message_id is not None:
-                    return await self._edit_or_send(bot, item, body, keyboard, parse_mode)
+                if edit_message_id is not None:
+                    return await self._edit_or_send(bot, chat_id, edit_message_id, body, keyboard, parse_mode)
                 sent = await bot.send_message(
-                    telegram_chat_id(item.chat_id), body, reply_markup=keyboard, parse_mode=parse_mode
+                    telegram_chat_id(chat_id), body, reply_markup=keyboard, parse_mode=parse_mode
                 )
                 return int(sent.message_id)
             except BadRequest as error:
@@ -671,82 +526,46 @@ class TelegramBot:
                 if number + 1 < len(variants):
                     log.error(
                         "a message to chat %s was rejected by Telegram (%s): sending it again %s",
-                        self.chat_tag(item.chat_id),
+                        self.chat_tag(chat_id),
                         error.message,
                         variants[number + 1][0],
                     )
         assert last is not None
         raise last
 
-    def _staff_chat_failed(self, item: OutboxItem, error: TelegramError) -> None:
-        """The staff chat refused a message: alert loudly, naming the setting and how many
-        patients are waiting; the item stays queued and is retried with backoff."""
-        log.error(
-            "call-back request #%s could not be delivered to STAFF_CHAT_ID %s (Telegram says: %s): "
-            "%d open request(s) waiting; will retry. Check that the bot is in the staff group and may "
-            "send messages there, and that STAFF_CHAT_ID is the group's id",
-            item.request_id,
-            telegram_chat_id(item.chat_id),
-            _describe(error),
-            self.store.open_requests(),
-        )
-
-    def _record_sent(self, item: OutboxItem, message_id: int | None) -> None:
-        """Remove a sent item from the outbox. If that write fails (a full disk), the message
-        must not be sent again every round: it is remembered here as sent and its record is
-        retried each round; only a crash before then could send it once more."""
-        try:
-            gone_meanwhile = not self.store.mark_sent(item.id, message_id)
-        except StorageError as error:
-            if not self._unrecorded:
-                log.error(
-                    "a message was sent but could not be recorded as sent (%s): it is not sent again; "
-                    "recording is retried. %s",
-                    error,
-                    error.advice,
-                )
-            self._unrecorded[item.id] = (item, message_id)
-            return
-        self._unrecorded.pop(item.id, None)
-        if gone_meanwhile and item.for_staff and item.edit_message_id is None and message_id is not None:
-            # The patient used /forget while this notification was on its way: replace it now.
-            deleted = Reply(self.service.texts.staff_text("deleted", number=str(item.request_id)))
-            with self.store.transaction():
-                self.store.queue(item.chat_id, deleted, edit_message_id=message_id, request_id=item.request_id)
-
-    def _record_unrecorded(self) -> None:
-        for item, message_id in list(self._unrecorded.values()):
-            self._record_sent(item, message_id)
-            if item.id in self._unrecorded:
-                return  # still failing: try again next round
-
-    def _maybe_repeated(self, item: OutboxItem, text: str) -> str:
-        """A staff notification whose last attempt never came back may already be in the chat
-        (Telegram has no idempotency key): say so, so that staff do not call the patient twice."""
-        log.warning("request %s: sent again after an attempt whose outcome is unknown", item.request_id)
-        marked = self.service.texts.staff_text("maybe_repeated", number=str(item.request_id)) + "\n" + text
-        return marked if len(marked) <= MessageLimit.MAX_TEXT_LENGTH else text
-
-    async def _edit_or_send(self, bot: Any, item: OutboxItem, text: str, markup: Any, parse_mode: Any) -> int | None:
+    async def _edit_or_send(
+        self, bot: Any, chat_id: str, message_id: int, text: str, markup: Any, parse_mode: Any
+    ) -> int | None:
         try:
             await bot.edit_message_text(
                 text,
-                chat_id=telegram_chat_id(item.chat_id),
-                message_id=item.edit_message_id,
+                chat_id=telegram_chat_id(chat_id),
+                message_id=message_id,
                 reply_markup=markup,
                 parse_mode=parse_mode,
             )
-            return item.edit_message_id
+            return message_id
         except BadRequest as error:
             reason = error.message.lower()
             if _NOT_MODIFIED in reason:
-                return item.edit_message_id
+                return message_id
             if any(cannot in reason for cannot in _CANNOT_EDIT):
                 sent = await bot.send_message(
-                    telegram_chat_id(item.chat_id), text, reply_markup=markup, parse_mode=parse_mode
+                    telegram_chat_id(chat_id), text, reply_markup=markup, parse_mode=parse_mode
                 )
                 return int(sent.message_id)
             raise
+
+
+def _translated(error: TelegramError) -> SendFailed:
+    """A python-telegram-bot error as the channel contract's: what the delivery worker decides on."""
+    if isinstance(error, Forbidden):
+        return ChatBlocked(error.message)
+    if isinstance(error, ChatMigrated):
+        return ChatMoved(error.message, chat_key(error.new_chat_id))
+    if isinstance(error, BadRequest):  # (a NetworkError in python-telegram-bot: checked first)
+        return MessageRejected(error.message)
+    return SendFailed(type(error).__name__, may_have_arrived=may_have_arrived(error))
 
 
 def _describe(error: TelegramError) -> str:
@@ -779,8 +598,7 @@ def run_telegram(config: Config, knowledge: Knowledge, token: str, store: Storag
     log.info("data in %s; retention removed %s", config.data_dir, removed)
     if not config.staff_chat_ids:
         log.warning("STAFF_CHAT_ID is not set: call-back requests are saved but nobody is notified")
-    telegram_bot = TelegramBot(knowledge, store, service)
-    telegram_bot.retention_days = config.request_retention_days
+    telegram_bot = TelegramBot(knowledge, store, service, config.request_retention_days)
     application = telegram_bot.build(config, token)
     try:
         if config.webhook_url:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.core.replies import Button, Event, Reply
+from bot.core.request_flow import DEFAULT_RETENTION_DAYS
 from bot.storage import (
     CallbackRequest,
     Forgotten,
@@ -39,7 +40,7 @@ from bot.storage import (
     StorageFull,
     StorageOpenError,
 )
-from bot.storage.crypto import Cipher, DataKeyError, load_key, new_key
+from bot.storage.crypto import DEFAULT_KEY_FILE, Cipher, DataKeyError, load_key, new_key
 from bot.storage.personal_data import scrub
 from bot.storage.sqlite.migrations import NewerDatabase, migrate
 
@@ -182,7 +183,7 @@ class SqliteStore:
             if key is None and data_dir is None:
                 key = new_key()
             if key is None:
-                key = load_key(None, key_file or Path("secrets/data.key"), create=check is None)
+                key = load_key(None, key_file or DEFAULT_KEY_FILE, create=check is None)
             if key is None:
                 raise StorageOpenError(
                     f"the database in {data_dir} holds encrypted patient data but the data key is missing: "
@@ -533,7 +534,7 @@ class SqliteStore:
                 continue
         return texts
 
-    def purge(self, request_retention_days: int = 30) -> dict[str, int]:
+    def purge(self, request_retention_days: int = DEFAULT_RETENTION_DAYS) -> dict[str, int]:
         """Delete what the privacy notice says is not kept."""
         now = self.clock()
         with self.transaction():
