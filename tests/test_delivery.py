@@ -377,3 +377,15 @@ def test_the_typing_indicator_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     s = Setup()
     run(s.worker.typing_after_delay(PATIENT))
     assert s.channel.typing == [PATIENT]
+
+
+def test_the_worker_and_the_contract_know_no_messenger_and_no_database() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "bot" / "channels"
+    for name in ("delivery.py", "contract.py", "__init__.py"):
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        for banned in ("telegram", "sqlite3", "bot.storage.sqlite", "bot.channels.telegram", "httpx"):
+            assert not any(n == banned or n.startswith(banned + ".") for n in imported), (name, banned)
