@@ -1,8 +1,12 @@
-"""The Telegram adapter: turns updates into core inputs and the core's replies into messages.
+"""The Telegram adapter: turns updates into core inputs, and implements the channel contract.
 
-Each update, under a per-chat lock: load state -> dialogue core -> commit state and replies to
-the outbox (SQLite) -> answer the button press -> send the outbox. A crash between any two
-steps loses nothing (see bot/storage/sqlite/store.py). The self-check edits its one message in place.
+Each update, under a per-chat lock: the service's access policy -> commit the turn (state and
+replies to the outbox) -> answer the button press -> send the outbox. Sending, retrying, the
+inbox replay and the purge are the shared delivery worker's (bot/channels/delivery.py); this
+module holds what is Telegram's own: python-telegram-bot, the durable update queue and flood
+admission, markup, the fallbacks for a rejected message, Telegram's errors translated to the
+contract's (`may_have_arrived`), and the webhook. A crash between any two steps loses nothing
+(see bot/storage/sqlite/store.py). The self-check edits its one message in place.
 """
 
 from __future__ import annotations
