@@ -123,6 +123,10 @@ FILES = [
     "language.yaml",
     "callback.yaml",
     "entries/article.yaml",
+    "triage/concepts.yaml",
+    "triage/context.yaml",
+    "matching.yaml",
+    "notices.yaml",
 ]
 
 

@@ -1028,7 +1028,8 @@ def _load_selfcheck(root: Path, values: Mapping[str, str], report: _Report) -> S
     _check_html(screening, report, file, None, "screening")
     questions = []
     seen: set[str] = set()
-    for index, raw in enumerate(data.get("questions") or []):
+    listed = data.get("questions")
+    for index, raw in enumerate(listed if isinstance(listed, list) else []):  # a non-list is reported above
         where = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
         if not _check_fields(raw, {"id": str, "text": str, "summary": str}, {}, report, file, where):
             continue
