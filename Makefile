@@ -26,7 +26,7 @@ check: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m bot check
-	$(PY) -m pytest
+	$(PY) -m pytest -n 4
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.understanding
