@@ -166,3 +166,8 @@ def test_the_shipped_content_loads() -> None:
         load_knowledge(KNOWLEDGE_DIR)
     except ContentError as error:  # pragma: no cover - the message is the point
         pytest.fail("\n".join(error.problems))
+
+
+def test_an_overdose_someone_else_took_gets_the_reply_worded_for_them(chat: Chat, knowledge: Knowledge) -> None:
+    [reply] = chat.text("my daughter just took a whole packet of my sleeping pills").replies
+    assert reply.text == knowledge.triage.replies["overdose_other"]

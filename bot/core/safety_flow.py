@@ -75,6 +75,9 @@ class SafetyFlow:
 
     def _reply(self, level: str, special: str | None, about_other: bool) -> Reply:
         if special is not None and special in self.spec.replies:
+            worded_for_them = f"{special}_other"
+            if about_other and worded_for_them in self.spec.replies:
+                return Reply(self.spec.replies[worded_for_them])  # "my daughter took my pills"
             return Reply(self.spec.replies[special])
         safety_level = self.levels[level]
         return Reply(safety_level.reply_other if about_other else safety_level.reply)
