@@ -257,3 +257,17 @@ def test_eval_set_safety_targets(understander, knowledge):
 def test_digits_that_are_not_numbers_do_not_crash(understander, text):
     """str.isdigit() is true for '❶' and '²', int() refuses them (found by Hypothesis)."""
     understander.understand(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("もう死にたい。", "crisis"),
+        ("我老公腰痛一周了，今天说小便解不出来", "emergency"),
+        ("私の母は骨粗しょう症です. She fell from a low chair yesterday and has strong back pain.", "urgent"),
+    ],
+)
+def test_scripts_without_spaces_are_searched_inside_words(understander, text, level):
+    """Japanese and Chinese run a whole sentence together: a phrase is found inside the 'word'."""
+    result = judge(understander, text)
+    assert result is not None and result.level == level and result.action in ("alarm", "ask"), result

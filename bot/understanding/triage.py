@@ -119,6 +119,9 @@ class _Index:
     def __init__(self) -> None:
         self.groups: list[_Group] = []
         self._root = _Node()
+        # Phrases in scripts written without spaces (死にたい, 小便解不出来): the message's "word"
+        # may be a whole sentence, so these are found inside words, not as whole words.
+        self._unspaced: list[tuple[str, int]] = []
         self._prefixes: tuple[str, ...] = ()
         self.prefixes_of = lru_cache(maxsize=20_000)(self._matching_prefixes)
 
@@ -126,6 +129,9 @@ class _Index:
         group = _Group(len(self.groups), tuple(p for p in map(_compile, phrases) if p.patterns))
         self.groups.append(group)
         for phrase in group.phrases:
+            if len(phrase.patterns) == 1 and _unspaced(phrase.patterns[0]):
+                self._unspaced.append((phrase.patterns[0], group.id))
+                continue
             node = self._root
             for pattern in phrase.patterns:
                 node = node.child(pattern)
@@ -170,6 +176,14 @@ class _Index:
                 position += 1
             for group_id, end in best.items():
                 found.setdefault(group_id, []).append((start, end))
+        if self._unspaced:
+            for position, word in enumerate(tokens):
+                if not word.isascii() and _unspaced(word):
+                    for text, group_id in self._unspaced:
+                        spans = found.setdefault(group_id, [])
+                        if text in word and (position, position + 1) not in spans:
+                            spans.append((position, position + 1))
+                            spans.sort()
         return found
 
     def _step(self, node: _Node, word: str, word_prefixes: tuple[str, ...]) -> list[_Node]:
@@ -189,6 +203,11 @@ class _Index:
 
 def _stems(group: _Group) -> set[str]:
     return {p[:-1] for p in group.patterns() if len(p) > 1 and p.endswith("*") and not p.startswith(NUMBER)}
+
+
+def _unspaced(text: str) -> bool:
+    """Whether text has characters of a script written without spaces (kana, kanji, hangul)."""
+    return any("\u3040" <= character <= "\u9fff" or "\uac00" <= character <= "\ud7af" for character in text)
 
 
 def _is_number(word: str) -> bool:
