@@ -53,7 +53,7 @@ ANSWER_SETS = (
     ("dev 2", SETS / "understanding_dev2.yaml"),
 )
 ANSWER_HELD_OUT = ("held-out", SETS / "understanding_heldout.yaml")
-TRIAGE_DEV = tuple(SETS / f"triage_dev{suffix}.yaml" for suffix in ("", "2", "3", "4", "5", "6", "7"))
+TRIAGE_DEV = tuple(SETS / f"triage_dev{suffix}.yaml" for suffix in ("", "2", "3", "4", "5", "6", "7", "8", "9"))
 TRIAGE_HELD_OUT = SETS / "triage_heldout.yaml"
 
 IN_SCOPE = "in_scope"
