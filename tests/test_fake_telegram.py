@@ -614,3 +614,23 @@ def test_standalone_entry_point() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
+
+
+def test_a_request_cut_off_midway_is_not_handled(server: FakeTelegramServer) -> None:
+    """A bot killed while sending: Telegram never sees half a request, so the fake must not
+    record one as a call (it would look like a call with no chat_id)."""
+    import socket
+
+    body = json.dumps({"chat_id": 1, "message_id": 1, "text": "hello"}).encode()
+    path = f"/bot{server.token}/editMessageText"
+    before = len(server.requests)
+    with socket.create_connection((server.host, server.port)) as raw:
+        raw.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:10]
+        )
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and len(server.requests) == before:
+        time.sleep(0.05)
+    assert [r.method for r in server.requests[before:]] == []
+    assert server.validation_errors == [] or all(r.method != "editMessageText" for r in server.validation_errors)

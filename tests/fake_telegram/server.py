@@ -264,22 +264,34 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch()
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytes | None:
+        """The request body, or None when the client went away before sending all of it (a bot
+        killed mid-request): Telegram never sees half a request, so neither does this server."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks = []
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                line = self.rfile.readline()
+                if not line:
+                    return None
+                size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
+                chunk = self.rfile.read(size)
+                if len(chunk) < size:
+                    return None
+                chunks.append(chunk)
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        return body if len(body) == length else None
 
     def _dispatch(self) -> None:
         body = self._read_body()
+        if body is None:
+            self.close_connection = True
+            return
         reply = self.server.fake._handle_http(self.command, self.path, dict(self.headers), body)
         if reply is _DROP:
             self.close_connection = True
