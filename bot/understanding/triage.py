@@ -15,10 +15,16 @@ works in two steps, both driven by `knowledge/triage/`:
      such as cancer, still counts when it is past);
    - hypothetical ("what if my legs go numb"): an informational reply with the warning signs;
    - someone else, happening now ("my husband can't move his legs"): the urgent reply worded
-     for them; someone else's past or family history: no alarm; an animal, or weight lost on
-     purpose: no alarm.
-   A concept's `possible` patterns, and a crisis finding in the past, do not alarm: they ask one
-   short safety question with Yes / No buttons (recall first: when unsure, ask).
+     for them; someone else's past or family history: no alarm; an animal, a film, or weight
+     lost on purpose: no alarm.
+   A concept's `possible` patterns, a crisis finding in the past (unless a recovery is told), and
+   a crisis phrase in a message that explicitly denies one ("not suicidal, it's a saying") do not
+   alarm: they ask one short safety question with Yes / No buttons (recall first: when unsure,
+   ask). A few facts are read from the whole message: someone else's pain now, a recovery, a
+   disclaimer ("I don't have any of that").
+
+Words in scripts written without spaces (もう死にたい) are searched inside the message's words,
+since a whole sentence may arrive as one word.
 
 The most serious result wins: crisis, then emergency, then urgent, then a question, then info.
 """
