@@ -285,7 +285,7 @@ class TriageSpec:
     questions: Mapping[str, SafetyQuestion]
     replies: Mapping[str, str]  # special replies a concept can name
     buttons: Mapping[str, str]  # yes, no
-    texts: Mapping[str, str]  # after_no, info
+    texts: Mapping[str, str]  # after_no, info, crisis_info
 
 
 @dataclass(frozen=True)
