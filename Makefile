@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run chat check test bench
+.PHONY: run chat check test bench model
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: set PYTHON=python3.11")'
@@ -30,3 +30,6 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.understanding
+
+model: $(STAMP)
+	$(PY) -m benchmarks.train_risk_model

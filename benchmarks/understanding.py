@@ -4,11 +4,15 @@ Run `python -m benchmarks.understanding` (or `make bench`). It prints Markdown t
 development sets (tuned on) and the held-out sets (written before the changes, scored only
 here) side by side, and PASS/FAIL per target of issues 8 and 9, judged on the held-out sets.
 
-- Triage: `triage_dev.yaml` / `triage_heldout.yaml`, written category by category from clinical
-  lists (NICE NG59, cauda equina red flags, suicide warning signs) and real chat styles by two
-  writers who never saw the rules. A red flag counts as caught when the patient gets the urgent
-  reply or the safety question whose "Yes" gives it (one tap away); a false alarm is an urgent
-  reply to a must-not-alarm message; a safety question on one is counted apart.
+- Triage: `triage_dev*.yaml` (14 development sets) / `triage_heldout.yaml` and
+  `triage_heldout2.yaml`, written category by category from clinical lists (NICE NG59, cauda
+  equina red flags, suicide warning signs) and real chat styles by writers who never saw the rules.
+  The development sets are also what the statistical safety net learns from, so its development
+  figures are in-sample; `python -m benchmarks.train_risk_model --cv` gives the out-of-sample
+  view, and the second held-out set (written before the net existed) is what the targets judge.
+  A red flag counts as caught when the patient gets the urgent reply or the safety question whose
+  "Yes" gives it (one tap away); a false alarm is an urgent reply to a must-not-alarm message; a
+  safety question on one is counted apart.
 - Answers: `eval_set.yaml` (the first set) and `understanding_dev.yaml` for development,
   `understanding_heldout.yaml` held out, each written without looking at the entries.
 - Quality goes through `Understander.understand`, exactly what a patient gets.
@@ -40,6 +44,7 @@ from typing import Any
 import yaml
 from rapidfuzz import fuzz, process, utils
 
+from benchmarks.train_risk_model import CATEGORY_QUESTION
 from bot.content.loader import Entry, Knowledge, load_knowledge
 from bot.understanding.understander import Understander
 
@@ -53,8 +58,10 @@ ANSWER_SETS = (
     ("dev 2", SETS / "understanding_dev2.yaml"),
 )
 ANSWER_HELD_OUT = ("held-out", SETS / "understanding_heldout.yaml")
-TRIAGE_DEV = tuple(SETS / f"triage_dev{suffix}.yaml" for suffix in ("", "2", "3", "4", "5", "6", "7", "8", "9"))
-TRIAGE_HELD_OUT = SETS / "triage_heldout.yaml"
+TRIAGE_DEV = tuple(sorted(SETS.glob("triage_dev*.yaml")))  # the same sets the statistical safety net learns from
+# The first held-out set was scored three times in aggregate while the rules were written; the
+# second was written blind before the statistical safety net and is the one the targets judge.
+TRIAGE_HELD_OUT = (("held-out 1", SETS / "triage_heldout.yaml"), ("held-out 2", SETS / "triage_heldout2.yaml"))
 
 IN_SCOPE = "in_scope"
 OUT_OF_SCOPE = "out_of_scope"
@@ -283,6 +290,10 @@ class TriageQuality:
         whole = sum(c["n"] for c in self.contexts.values())
         return sum(c[key] for c in self.contexts.values()) / whole if whole else 0.0
 
+    def context_rate(self, name: str, key: str) -> float:
+        row = self.contexts.get(name, Counter())
+        return row[key] / row["n"] if row["n"] else 0.0
+
     def worst_context(self) -> tuple[str, float]:
         rates = {name: c["alarm"] / c["n"] for name, c in self.contexts.items() if c["n"]}
         name = max(rates, key=lambda key: rates[key]) if rates else ""
@@ -307,18 +318,22 @@ def evaluate_triage(understander: Understander, items: Iterable[TriageItem]) -> 
         crisis = item.expect == CRISIS
         row["is_crisis" if crisis else "is_red_flag"] = 1
         caught = (
-            triage is not None
-            and triage.action in ("alarm", "ask")
-            and (triage.level == CRISIS if crisis else True)
+            triage is not None and triage.action in ("alarm", "ask") and (triage.level == CRISIS if crisis else True)
         )
         if caught:
             assert triage is not None
             row["caught"] += 1
             row["asked"] += triage.action == "ask"
+            # A question only helps if it asks about this sign: "Yes" to the wrong one never comes.
+            row["fitting"] += triage.action == "alarm" or triage.question == _fitting_question(item)
             row["same_level"] += triage.action == "alarm" and triage.level == item.expect
         else:
             quality.failures.append(f"missed [{item.group}] ({triage}): {item.text}")
     return quality
+
+
+def _fitting_question(item: TriageItem) -> str:
+    return CRISIS if item.expect == CRISIS else CATEGORY_QUESTION.get(item.group, "")
 
 
 # --------------------------------------------------------------------------- naive baseline
@@ -516,47 +531,45 @@ def _answer_table(sets: list[tuple[str, Quality, tuple[float, float]]]) -> list[
     return lines
 
 
-def _triage_tables(dev: TriageQuality, held: TriageQuality) -> list[str]:
+def _triage_tables(columns: Sequence[tuple[str, TriageQuality]]) -> list[str]:
+    names = [name for name, _ in columns]
     lines = [
-        "| measure | dev | held-out | target (held-out) |",
-        "| --- | ---: | ---: | ---: |",
-        f"| red-flag recall (alarm or safety question) | {_pct(dev.rate('red_flag'))} | "
-        f"{_pct(held.rate('red_flag'))} | ≥ 98 % |",
-        f"| crisis recall (alarm or safety question) | {_pct(dev.rate('crisis'))} | "
-        f"{_pct(held.rate('crisis'))} | 100 % |",
-        f"| caught by the safety question (share of red flags) | {_pct(dev.rate('red_flag', 'asked'))} | "
-        f"{_pct(held.rate('red_flag', 'asked'))} | |",
-        f"| urgent reply at the labelled level (red flags) | {_pct(dev.rate('red_flag', 'same_level'))} | "
-        f"{_pct(held.rate('red_flag', 'same_level'))} | |",
-        f"| false alarms (must-not-alarm messages) | {_pct(dev.none_rate('alarm'))} | "
-        f"{_pct(held.none_rate('alarm'))} | ≤ 2 % |",
-        f"| worst context type: false alarms | {dev.worst_context()[0]} {_pct(dev.worst_context()[1])} | "
-        f"{held.worst_context()[0]} {_pct(held.worst_context()[1])} | ≤ 5 % |",
-        f"| safety question on must-not-alarm messages | {_pct(dev.none_rate('ask'))} | "
-        f"{_pct(held.none_rate('ask'))} | ≤ 5 % |",
-        f"| warning-signs information on must-not-alarm messages | {_pct(dev.none_rate('info'))} | "
-        f"{_pct(held.none_rate('info'))} | |",
-        "",
-        "| category | dev caught | held-out caught |",
-        "| --- | ---: | ---: |",
+        "| measure | " + " | ".join(names) + " | target (last held-out) |",
+        "| --- |" + " ---: |" * len(columns) + " ---: |",
     ]
-    for name in sorted(dev.categories.keys() | held.categories.keys()):
+
+    def row(label: str, value: Callable[[TriageQuality], str], target: str = "") -> None:
+        lines.append(f"| {label} | " + " | ".join(value(q) for _, q in columns) + f" | {target} |")
+
+    row("red-flag recall (alarm or safety question)", lambda q: _pct(q.rate("red_flag")), "≥ 98 %")
+    row("crisis recall (alarm or safety question)", lambda q: _pct(q.rate("crisis")), "100 %")
+    row("caught by the safety question (share of red flags)", lambda q: _pct(q.rate("red_flag", "asked")))
+    row("caught, and any question asked fits the sign", lambda q: _pct(q.rate("red_flag", "fitting")))
+    row("urgent reply at the labelled level (red flags)", lambda q: _pct(q.rate("red_flag", "same_level")))
+    row("false alarms (must-not-alarm messages)", lambda q: _pct(q.none_rate("alarm")), "≤ 2 %")
+    row("worst context type: false alarms", lambda q: f"{q.worst_context()[0]} {_pct(q.worst_context()[1])}", "≤ 5 %")
+    row("safety question on must-not-alarm messages", lambda q: _pct(q.none_rate("ask")))
+    row(
+        "safety question on ordinary messages (context 'ordinary')",
+        lambda q: _pct(q.context_rate("ordinary", "ask")),
+        "≤ 5 %",
+    )
+    row("warning-signs information on must-not-alarm messages", lambda q: _pct(q.none_rate("info")))
+    lines += ["", "| category | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(columns)]
+    for name in sorted({key for _, quality in columns for key in quality.categories}):
         cells = []
-        for quality in (dev, held):
-            row = quality.categories.get(name, Counter())
-            cells.append(f"{row['caught']}/{row['n']}" + (f" ({row['asked']} by question)" if row["asked"] else ""))
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
-    lines += [
-        "",
-        "| must-not-alarm context | dev alarms / questions | held-out alarms / questions |",
-        "| --- | ---: | ---: |",
-    ]
-    for name in sorted(dev.contexts.keys() | held.contexts.keys()):
+        for _, quality in columns:
+            c = quality.categories.get(name, Counter())
+            cells.append(f"{c['caught']}/{c['n']}" + (f" ({c['asked']} by question)" if c["asked"] else ""))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "| must-not-alarm context: alarms / questions | " + " | ".join(names) + " |"]
+    lines.append("| --- |" + " ---: |" * len(columns))
+    for name in sorted({key for _, quality in columns for key in quality.contexts}):
         cells = []
-        for quality in (dev, held):
-            row = quality.contexts.get(name, Counter())
-            cells.append(f"{row['alarm']} / {row['ask']} of {row['n']}")
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+        for _, quality in columns:
+            c = quality.contexts.get(name, Counter())
+            cells.append(f"{c['alarm']} / {c['ask']} of {c['n']}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -568,22 +581,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--failures", action="store_true", help="list the development sets' misses (never the held-out ones)"
     )
+    parser.add_argument(
+        "--dev-only",
+        action="store_true",
+        help="score the development sets only (while working: keep the held-out unseen)",
+    )
     args = parser.parse_args(argv)
 
     knowledge = load_knowledge(KNOWLEDGE_DIR)
     oos_ids = out_of_scope_ids(knowledge)
-    answer_sets = [(name, load_eval_set(path)) for name, path in (*ANSWER_SETS, ANSWER_HELD_OUT)]
+    answer_paths = ANSWER_SETS if args.dev_only else (*ANSWER_SETS, ANSWER_HELD_OUT)
+    answer_sets = [(name, load_eval_set(path)) for name, path in answer_paths]
     triage_dev = [item for path in TRIAGE_DEV for item in load_triage_set(path)]
-    triage_held = load_triage_set(TRIAGE_HELD_OUT)
+    triage_held = [] if args.dev_only else [(name, load_triage_set(path)) for name, path in TRIAGE_HELD_OUT]
     texts = [item.text for _, items in answer_sets for item in items]
-    texts += [item.text for item in (*triage_dev, *triage_held)]
+    texts += [item.text for item in triage_dev] + [item.text for _, items in triage_held for item in items]
 
     speed, understander = measure_speed(knowledge, texts, max(1, args.rounds))
     naive = Naive(knowledge.entries.values())
     answers = [
         (name, evaluate(understander, items, oos_ids), naive_quality(naive, items)) for name, items in answer_sets
     ]
-    dev_triage, held_triage = evaluate_triage(understander, triage_dev), evaluate_triage(understander, triage_held)
+    dev_triage = evaluate_triage(understander, triage_dev)
+    triage_columns = [("dev (the model's training data)", dev_triage)]
+    triage_columns += [(name, evaluate_triage(understander, items)) for name, items in triage_held]
     naive_p50, naive_p99 = naive_speed(naive, texts[::4], max(1, args.rounds // 4))
 
     synthetic: Speed | None = None
@@ -598,21 +619,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     held = answers[-1][1]
     first = answers[0][1]
+    held_triage = triage_columns[-1][1]
     red_name, red_rate = held_triage.worst_context()
+    judged = "dev only" if args.dev_only else "held-out"
     checks: dict[str, bool] = {
-        "triage: red-flag recall ≥ 98 % (held-out)": held_triage.rate("red_flag") >= TARGET_TRIAGE_RED_FLAG,
-        "triage: crisis recall 100 % (held-out)": held_triage.rate("crisis") >= TARGET_TRIAGE_CRISIS,
-        "triage: false alarms ≤ 2 % (held-out)": held_triage.none_rate("alarm") <= TARGET_TRIAGE_FALSE_ALARMS,
-        f"triage: false alarms ≤ 5 % in every context (held-out; worst {red_name})": red_rate
+        f"triage: red-flag recall ≥ 98 % ({judged})": held_triage.rate("red_flag") >= TARGET_TRIAGE_RED_FLAG,
+        f"triage: crisis recall 100 % ({judged})": held_triage.rate("crisis") >= TARGET_TRIAGE_CRISIS,
+        f"triage: false alarms ≤ 2 % ({judged})": held_triage.none_rate("alarm") <= TARGET_TRIAGE_FALSE_ALARMS,
+        f"triage: false alarms ≤ 5 % in every context ({judged}; worst {red_name})": red_rate
         <= TARGET_TRIAGE_CONTEXT_FALSE_ALARMS,
-        "triage: safety question on ≤ 5 % of ordinary messages (held-out)": held_triage.none_rate("ask")
+        f"triage: safety question on ≤ 5 % of ordinary messages ({judged})": held_triage.context_rate("ordinary", "ask")
         <= TARGET_TRIAGE_QUESTIONS,
-        "answers: all items ≥ 92 % (held-out)": held.all_items >= TARGET_ALL_ITEMS,
-        "answers: answered directly and right ≥ 90 % (held-out)": held.answered_rate >= TARGET_ANSWERED,
-        "answers: 'did you mean' ≤ 5 % in scope (held-out)": held.did_you_mean_rate <= TARGET_DID_YOU_MEAN,
-        "answers: out-of-scope rejection ≥ 92 % (held-out)": held.rejection >= TARGET_HELD_OUT_REJECTION,
-        "answers: long stories ≥ 85 % (held-out)": held.tag_rate("long") >= TARGET_LONG,
-        "answers: non-native ≥ 88 % (held-out)": held.tag_rate("nonnative") >= TARGET_NON_NATIVE,
+        f"answers: all items ≥ 92 % ({judged})": held.all_items >= TARGET_ALL_ITEMS,
+        f"answers: answered directly and right ≥ 90 % ({judged})": held.answered_rate >= TARGET_ANSWERED,
+        f"answers: 'did you mean' ≤ 5 % in scope ({judged})": held.did_you_mean_rate <= TARGET_DID_YOU_MEAN,
+        f"answers: out-of-scope rejection ≥ 92 % ({judged})": held.rejection >= TARGET_HELD_OUT_REJECTION,
+        f"answers: long stories ≥ 85 % ({judged})": held.tag_rate("long") >= TARGET_LONG,
+        f"answers: non-native ≥ 88 % ({judged})": held.tag_rate("nonnative") >= TARGET_NON_NATIVE,
         "first set: top-1 ≥ 95 %, rejection ≥ 90 %": first.meets_quality_targets(),
         "first set: red flags and crisis 100 %, false alarms ≤ 2 %": first.meets_safety_targets(),
         "latency p99 ≤ 1 ms": speed.p99_ms <= TARGET_P99_MS,
@@ -621,10 +644,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"## Understanding benchmark ({len(knowledge.entries)} entries, {len(knowledge.triage.concepts)} safety "
         "concepts)",
         "",
-        f"### Safety triage: dev {len(triage_dev)} messages ({len(TRIAGE_DEV)} sets), held-out {len(triage_held)} "
-        "(scored only here)",
+        f"### Safety triage: dev {len(triage_dev)} messages ({len(TRIAGE_DEV)} sets), held-out "
+        + (", ".join(f"{name} {len(items)}" for name, items in triage_held) or "not scored (--dev-only)"),
         "",
-        *_triage_tables(dev_triage, held_triage),
+        *_triage_tables(triage_columns),
         "",
         "### Answers",
         "",
@@ -662,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nDevelopment sets only (the held-out sets' misses are not shown, so nobody tunes on them):")
         for failure in dev_triage.failures:
             print(f"- triage dev: {failure}")
-        for name, quality, _ in answers[:-1]:
+        for name, quality, _ in answers if args.dev_only else answers[:-1]:
             for failure in quality.failures:
                 print(f"- {name}: {failure}")
     return 1 if args.check and not all(checks.values()) else 0

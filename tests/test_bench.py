@@ -29,8 +29,21 @@ def test_bench_runs_and_prints_the_tables():
         "| latency p99 (ms) |",
     ):
         assert row in tables, row
-    assert "| measure | dev | held-out |" in tables, "development and held-out side by side"
+    assert "| measure | dev (the model's training data) | held-out 1 | held-out 2 |" in tables, "side by side"
+    assert "| measure | first set (dev) | dev | dev 2 | held-out |" in tables
     assert "naive WRatio" in tables
     assert "PASS" in tables or "FAIL" in tables
     assert "100x base" not in tables
     assert "- held-out:" not in listed and "- triage dev:" in listed
+
+
+def test_bench_dev_only_never_scores_a_held_out_set():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.understanding", "--rounds", "1", "--no-synthetic", "--dev-only"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "held-out not scored (--dev-only)" in done.stdout
+    assert "| held-out" not in done.stdout and "held-out 2" not in done.stdout
+    assert "(dev only)" in done.stdout

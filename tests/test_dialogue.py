@@ -200,7 +200,7 @@ def test_red_flag_mid_selfcheck_keeps_state(chat: Chat, knowledge: Knowledge, st
     for _ in range(max(step - 1, 0)):
         chat.tap("Yes")
     before = chat.state
-    turn = chat.text("I had a bad fall down the stairs and my back really hurts")
+    turn = chat.text("Since this morning I cannot control my bladder and my back really hurts")
     (reply,) = turn.replies
     assert reply.text == knowledge.safety["emergency"].reply
     assert reply.buttons == ()

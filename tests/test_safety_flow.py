@@ -156,8 +156,10 @@ def test_a_question_at_an_unknown_level_is_refused(copy: Path) -> None:
     assert_problem(problems_of(copy), "knowledge/safety.yaml", "entry 'bladder'", "field 'level'")
 
 
-def test_every_question_is_asked_by_some_concept(knowledge: Knowledge) -> None:
+def test_every_question_is_asked_by_some_concept_or_the_safety_net(knowledge: Knowledge) -> None:
     asked = {concept.ask for concept in knowledge.triage.concepts if concept.ask}
+    assert knowledge.triage.model is not None
+    asked |= set(knowledge.triage.model.classes) - {"none"}
     assert asked == set(knowledge.triage.questions)
 
 

@@ -16,6 +16,11 @@ def judge(understander, text: str) -> TriageResult | None:
     return understander.understand(text).triage
 
 
+def rules(understander, text: str) -> TriageResult | None:
+    """The rules alone, without the statistical safety net under them."""
+    return understander.triage.assess(understander.sentences(text))
+
+
 def alarm(understander, text: str) -> str | None:
     """The level of an urgent reply, or None (a question, information or nothing)."""
     result = judge(understander, text)
@@ -169,7 +174,10 @@ NO_ALARM = {
 
 @pytest.mark.parametrize(("kind", "text"), [(kind, text) for kind, texts in NO_ALARM.items() for text in texts])
 def test_context_prevents_false_alarms(understander, kind, text):
-    assert judge(understander, text) is None
+    """The rules find nothing; the statistical safety net may still ask (never alarm)."""
+    assert rules(understander, text) is None
+    result = judge(understander, text)
+    assert result is None or (result.action == "ask" and result.rule.startswith("model:"))
 
 
 @pytest.mark.parametrize(

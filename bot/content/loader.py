@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from bot.content.html import html_problems, visible_length
+from bot.content.risk_model import RiskModelSpec, load_risk_model
 from bot.understanding.language import LANGUAGES, language_module
 
 ENTRY_KINDS = ("article", "clinic", "out_of_scope", "smalltalk")
@@ -29,6 +30,7 @@ MAX_ID_CHARS = 24
 MIN_QUESTIONS = 10
 MAX_TOAST_CHARS = 200
 _ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+FREQUENCIES_FILE = "word_frequencies.txt"
 
 # Which settings a text may use, as {name}. Values are escaped before they are put in.
 SETTING_FIELDS = (
@@ -286,6 +288,7 @@ class TriageSpec:
     replies: Mapping[str, str]  # special replies a concept can name
     buttons: Mapping[str, str]  # yes, no
     texts: Mapping[str, str]  # after_no, info, crisis_info
+    model: RiskModelSpec | None = None  # the statistical safety net (triage/model.json), if shipped
 
 
 @dataclass(frozen=True)
@@ -312,6 +315,8 @@ class Language:
     replacements: Mapping[str, str]
     known_words: frozenset[str]
     code: str = "en"
+    # How common real words are (Zipf), from word_frequencies.txt: a common word is not a typo.
+    frequencies: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -605,9 +610,11 @@ def _check_subjects(entries: Mapping[str, Entry], subjects: Counter[str], report
     for subject, members in groups.items():
         if subjects[subject] < 2:
             report.add(Path(members[0].file), f"'{subject}' is used by no other entry", members[0].id, "subject")
-        if len({entry.kind for entry in members} - {"article", "clinic"}) + bool(
-            {entry.kind for entry in members} & {"article", "clinic"}
-        ) > 1:
+        if (
+            len({entry.kind for entry in members} - {"article", "clinic"})
+            + bool({entry.kind for entry in members} & {"article", "clinic"})
+            > 1
+        ):
             names = ", ".join(f"{entry.id} ({entry.kind})" for entry in members)
             report.add(Path(members[0].file), f"'{subject}' mixes kinds of entries: {names}", members[0].id, "subject")
 
@@ -755,8 +762,13 @@ def _load_language(root: Path, report: _Report) -> Language:
         return Language(frozenset(), frozenset(), {}, frozenset())
     if language_module(data["code"]) is None:
         known = ", ".join(sorted(LANGUAGES))
-        report.add(file, f"no language module for '{data['code']}' (bot/understanding/language.py has: {known}); "
-                   "triage cannot read this content safely", None, "code")
+        report.add(
+            file,
+            f"no language module for '{data['code']}' (bot/understanding/language.py has: {known}); "
+            "triage cannot read this content safely",
+            None,
+            "code",
+        )
     replacements: dict[str, str] = {}
     for source, target in data["replacements"].items():
         if not isinstance(source, str) or not isinstance(target, str):
@@ -773,7 +785,34 @@ def _load_language(root: Path, report: _Report) -> Language:
         replacements=replacements,
         known_words=words("known_words"),
         code=data["code"],
+        frequencies=_load_frequencies(root / FREQUENCIES_FILE, report),
     )
+
+
+def _load_frequencies(file: Path, report: _Report) -> dict[str, float]:
+    """word_frequencies.txt: "word zipf" per line, # comments; optional (no list, no protection)."""
+    if not file.exists():
+        return {}
+    frequencies: dict[str, float] = {}
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        report.add(file, f"cannot be read: {error}")
+        return {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            word, zipf = parts[0].lower(), float(parts[1])
+        except (IndexError, ValueError):
+            report.add(file, f"line {number}: needs a word and its Zipf frequency, got '{line[:40]}'")
+            continue
+        if len(parts) != 2 or not 0 <= zipf <= 9:
+            report.add(file, f"line {number}: needs a word and its Zipf frequency (0-9), got '{line[:40]}'")
+            continue
+        frequencies[word] = zipf
+    return frequencies
 
 
 def _load_safety(
@@ -874,6 +913,7 @@ def _load_triage(
     language: str,
     safety: tuple[dict[str, SafetyLevel], dict[str, str], dict[str, SafetyQuestion], dict[str, str], dict[str, str]],
     report: _Report,
+    risk_model: bool = True,
 ) -> TriageSpec:
     """triage/concepts.yaml and triage/context.yaml, checked against safety.yaml's questions
     and replies so a concept can never name a question that does not exist."""
@@ -996,6 +1036,8 @@ def _load_triage(
         name: tuple(p.lower() for p in _string_list(data.get(name), report, file, None, name))
         for name in ("terminators", "pseudo_triggers", "idioms")
     }
+    levels = {key: question.level for key, question in questions.items()}
+    model = load_risk_model(root, language, levels, report) if risk_model else None
     return TriageSpec(
         language,
         tuple(concepts),
@@ -1007,6 +1049,7 @@ def _load_triage(
         replies,
         buttons,
         texts,
+        model,
     )
 
 
@@ -1048,9 +1091,7 @@ def _load_request(root: Path, values: Mapping[str, str], report: _Report) -> Req
     file = root / "callback.yaml"
     data = _read_mapping(file, report)
     _check_fields(data, {"texts": dict, "buttons": dict, "staff": dict}, {}, report, file)
-    texts = _load_text_table(
-        data.get("texts"), REQUEST_TEXT_KEYS, file, "texts", values, report, REQUEST_PLACEHOLDERS
-    )
+    texts = _load_text_table(data.get("texts"), REQUEST_TEXT_KEYS, file, "texts", values, report, REQUEST_PLACEHOLDERS)
     buttons = _load_text_table(
         data.get("buttons"), REQUEST_BUTTON_KEYS, file, "buttons", values, report, max_chars=MAX_TITLE_CHARS
     )
@@ -1071,8 +1112,10 @@ def _load_matching(root: Path, values: Mapping[str, str], report: _Report) -> Ma
     return MatchingSpec(words("question_words"), words("lead_ins"), texts)
 
 
-def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Knowledge:
-    """Load and validate every file under `root`; raise ContentError listing all problems."""
+def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None, *, risk_model: bool = True) -> Knowledge:
+    """Load and validate every file under `root`; raise ContentError listing all problems.
+
+    `risk_model=False` leaves out `triage/model.json` (its trainer reads the content it replaces)."""
     root = root.resolve()
     report = _Report(root)
     settings = _load_settings(root, overrides or {}, report)
@@ -1086,7 +1129,7 @@ def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None) -> Kn
         for line in settings.crisis_lines
     )
     safety = _load_safety(root, values, help_lines, report)
-    triage = _load_triage(root, language.code, safety, report)
+    triage = _load_triage(root, language.code, safety, report, risk_model)
     selfcheck = _load_selfcheck(root, values, report)
     request = _load_request(root, values, report)
     matching = _load_matching(root, values, report)

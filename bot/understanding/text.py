@@ -26,6 +26,8 @@ MIN_CORRECTABLE_LENGTH = 4
 LONG_WORD_LENGTH = 8
 CORRECTION_CACHE_SIZE = 50_000
 MAX_GENERATED_ALPHABET = 64
+COMMON_ZIPF = 3.3  # about twice in a million words: a word this common is never a typo
+RARER_BY = 1.0  # a rarer real word stays unless the correction is ten times as common
 SCAN_PER_VARIANT = 3  # words scanned in the time one variant is made and looked up (measured: 2.7)
 
 
@@ -124,6 +126,8 @@ class Lexicon:
         if word in self._keep_words or self._inflects_known(word):
             return word
         corrected = self.nearest(word)
+        if corrected != word and not word.startswith(corrected) and self._is_real_word(word, corrected):
+            return word  # "cash" stays; "risky" may still become "risk"
         if self._keep_prefixes and word.startswith(self._keep_prefixes):
             kept = [prefix for prefix in self._keep_prefixes if word.startswith(prefix)]
             if not any(corrected.startswith(prefix) for prefix in kept):
@@ -136,6 +140,16 @@ class Lexicon:
         if word in self.counts or len(word) < MIN_CORRECTABLE_LENGTH or not word.isalpha():
             return word
         return self._cached_correction(word)
+
+    def _is_real_word(self, word: str, corrected: str) -> bool:
+        """A common word ("cash", "fridge", "dull") is what the patient meant, not a slip for a
+        known word a letter away ("crash", "bridge", "full"); a rare one ("hurst", "paine") is
+        kept only if it is about as common as the correction."""
+        frequencies = self.language.frequencies
+        zipf = frequencies.get(word)
+        if zipf is None:
+            return False
+        return zipf >= COMMON_ZIPF or zipf >= frequencies.get(corrected, 0.0) - RARER_BY
 
     def _inflects_known(self, word: str) -> bool:
         """Another form of a known word ("kinds", "tablets") is not a typo: it stays as typed

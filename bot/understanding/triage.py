@@ -222,7 +222,7 @@ def _is_number(word: str) -> bool:
 
 
 def _number_fits(pattern: str, value: int) -> bool:
-    """"<number>" takes any number, "<70+>" at least 70, "<70-110>" 70 to 110 (an age)."""
+    """ "<number>" takes any number, "<70+>" at least 70, "<70-110>" 70 to 110 (an age)."""
     bounds = _NUMBER_PATTERN.fullmatch(pattern)
     if bounds is None:
         return False
@@ -322,9 +322,7 @@ class Triage:
     def __init__(self, spec: TriageSpec, language: LanguageModule) -> None:
         self.language = language
         self._index = index = _Index()
-        self.concepts = tuple(
-            _compile_concept(concept, rank, index) for rank, concept in enumerate(_by_severity(spec))
-        )
+        self.concepts = tuple(_compile_concept(concept, rank, index) for rank, concept in enumerate(_by_severity(spec)))
         self.triggers = tuple(_compile_triggers(spec.context, language, index))
         self.terminators = index.add(spec.terminators)
         self.pseudo = index.add(spec.pseudo_triggers)

@@ -13,6 +13,7 @@ from bot.content.loader import Knowledge
 from bot.understanding import focus
 from bot.understanding.language import language_module
 from bot.understanding.matcher import Matcher, MatchResult
+from bot.understanding.risk import RiskModel
 from bot.understanding.text import Lexicon
 from bot.understanding.triage import Triage, TriageResult
 
@@ -35,6 +36,7 @@ class Understander:
             raise ValueError(f"no language module for '{knowledge.language.code}'")
         self.language = language
         self.triage = Triage(knowledge.triage, language)
+        self.risk = RiskModel(knowledge.triage.model) if knowledge.triage.model is not None else None
         vocabulary = Matcher.vocabulary(knowledge.entries.values()) + self.triage.vocabulary()
         self.lexicon = Lexicon(
             knowledge.language, vocabulary, keep_prefixes=self.triage.prefixes(), keep_words=self.triage.kept_words()
@@ -47,12 +49,22 @@ class Understander:
         """Triage on the whole message; matching too unless triage raised an alarm."""
         pieces = focus.split(self.language.sentence_end, text)
         sentences = [self.lexicon.tokens(sentence) for sentence, _ in pieces]
-        triage = self.triage.assess(sentences)
+        triage = self.assess(sentences)
         if triage is not None and triage.alarms:
             return Understanding(triage, None)
         if max_match_chars is not None and len(text) > max_match_chars:
             return Understanding(triage, self.match(text[:max_match_chars]))
         return Understanding(triage, self._match_sentences(sentences, [mark for _, mark in pieces]))
+
+    def sentences(self, text: str) -> list[list[str]]:
+        """The message's normalised words, sentence by sentence, as triage reads them."""
+        return [self.lexicon.tokens(sentence) for sentence, _ in focus.split(self.language.sentence_end, text)]
+
+    def assess(self, sentences: list[list[str]]) -> TriageResult | None:
+        """The rules' triage, with the statistical safety net's question where the rules are
+        silent (when the content ships a model)."""
+        rules = self.triage.assess(sentences)
+        return rules if self.risk is None else self.risk.review(sentences, rules)
 
     def match(self, text: str) -> MatchResult:
         """Matching alone: for a message whose safety question the patient has answered "No"."""

@@ -1,0 +1,305 @@
+"""Trains triage's statistical safety net (`knowledge/triage/model.json`) from labelled messages.
+
+    python -m benchmarks.train_risk_model          # train on every development set, write the model
+    python -m benchmarks.train_risk_model --cv     # leave one set out: what a new set would see
+    python -m benchmarks.train_risk_model --check  # is the model trained on today's sets?
+
+What it learns from: the triage development sets (`triage_dev*.yaml`: red flags, crisis messages,
+and messages that must not alarm), the development sets of patient questions and the knowledge
+base's own questions (ordinary messages). The held-out sets (`*heldout*.yaml`) are never read.
+
+The model is multinomial logistic regression over `bot.understanding.risk.features`, fitted with
+AdaGrad in plain Python: a few thousand messages train in seconds, and the bot needs no numerical
+library to run it. Training is deterministic (a fixed shuffle), so the same sets give the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.content.loader import Knowledge, load_knowledge
+from bot.content.risk_model import MODEL_FILE, ORDINARY_CLASS
+from bot.understanding.risk import features
+from bot.understanding.understander import Understander
+
+HERE = Path(__file__).resolve().parent
+KNOWLEDGE = HERE.parent / "knowledge"
+TRIAGE_SETS = "triage_dev*.yaml"
+ORDINARY_SETS = ("eval_set.yaml", "understanding_dev.yaml", "understanding_dev2.yaml")
+
+# Which safety question fits each red-flag category of the evaluation sets.
+CATEGORY_QUESTION = {
+    "cauda_equina_bladder": "bladder",
+    "cauda_equina_bowel": "bladder",
+    "saddle_anaesthesia": "saddle",
+    "sexual_dysfunction": "saddle",
+    "leg_weakness": "legs",
+    "aortic_cardiac": "chest",
+    "fracture": "injury",
+    "infection": "fever",
+    "cancer": "cancer",
+    "weight_loss": "cancer",
+    "night_pain": "cancer",
+    "age_new_pain": "age",
+}
+CRISIS_QUESTION = "crisis"
+CLASSES = (ORDINARY_CLASS, CRISIS_QUESTION, *dict.fromkeys(CATEGORY_QUESTION.values()))
+
+EPOCHS = 15
+LEARNING_RATE = 0.3
+L2 = 1e-5
+SEED = 1
+DIGITS = 3  # weights are stored rounded; smaller ones are dropped
+MIN_COUNT = 2  # a feature seen in fewer training messages is left out (a third of the size, same figures)
+MIN_WORDS = 6  # shorter messages ("Someone Else", a name typed in a form) are the rules' alone
+ASK_ABOVE = 0.5  # the gate's probability from which a message the rules left alone gets a question
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str  # a class of CLASSES
+    source: str  # the file it came from
+    expect: str  # emergency | urgent | crisis | none
+    group: str  # category or context type
+
+
+def label_of(item: dict) -> str:
+    if item["expect"] == "none":
+        return ORDINARY_CLASS
+    if item["expect"] == "crisis":
+        return CRISIS_QUESTION
+    return CATEGORY_QUESTION[item["category"]]
+
+
+def load_examples(knowledge: Knowledge, folder: Path = HERE) -> list[Example]:
+    """Every labelled message the model may learn from (never a held-out set)."""
+    examples: list[Example] = []
+    for path in sorted(folder.glob(TRIAGE_SETS)):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")):
+            group = str(item.get("category") or item.get("context"))
+            examples.append(Example(str(item["text"]), label_of(item), path.name, str(item["expect"]), group))
+    for name in ORDINARY_SETS:
+        for item in yaml.safe_load((folder / name).read_text(encoding="utf-8")):
+            examples.append(Example(str(item["text"]), ORDINARY_CLASS, name, "none", "patient_question"))
+    for entry in sorted(knowledge.entries.values(), key=lambda entry: entry.id):
+        for question in entry.questions:
+            examples.append(Example(question, ORDINARY_CLASS, "knowledge", "none", "patient_question"))
+    return examples
+
+
+def fingerprint(examples: Iterable[Example]) -> str:
+    """Names the training data, so `--check` can tell a model trained on other sets."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(f"{example.label}\t{example.text}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def sentences(understander: Understander, text: str) -> list[list[str]]:
+    """The message's normalised words by sentence, exactly as the bot reads them."""
+    return understander.sentences(text)
+
+
+Model = tuple[dict[str, list[float]], list[float]]
+
+
+def train(rows: Sequence[tuple[set[str], int]], classes: int = len(CLASSES)) -> Model:
+    """Softmax regression with AdaGrad and a little L2, in a fixed order."""
+    weights: dict[str, list[float]] = {}
+    squares: dict[str, list[float]] = {}
+    bias = [0.0] * classes
+    bias_squares = [1e-8] * classes
+    order = list(range(len(rows)))
+    rng = random.Random(SEED)
+    for _ in range(EPOCHS):
+        rng.shuffle(order)
+        for row in order:
+            found, label = rows[row]
+            probabilities = _probabilities(weights, bias, found)
+            gradient = [p - (1.0 if index == label else 0.0) for index, p in enumerate(probabilities)]
+            for index, g in enumerate(gradient):
+                bias_squares[index] += g * g
+                bias[index] -= LEARNING_RATE * g / math.sqrt(bias_squares[index])
+            for feature in found:
+                w = weights.setdefault(feature, [0.0] * classes)
+                s = squares.setdefault(feature, [1e-8] * classes)
+                for index, g in enumerate(gradient):
+                    step = g + L2 * w[index]
+                    if step:
+                        s[index] += step * step
+                        w[index] -= LEARNING_RATE * step / math.sqrt(s[index])
+    return weights, bias
+
+
+def _probabilities(weights: dict[str, list[float]], bias: list[float], found: Iterable[str]) -> list[float]:
+    scores = list(bias)
+    for feature in found:
+        w = weights.get(feature)
+        if w is not None:
+            for index, value in enumerate(w):
+                scores[index] += value
+    top = max(scores)
+    exps = [math.exp(score - top) for score in scores]
+    total = sum(exps)
+    return [value / total for value in exps]
+
+
+@dataclass(frozen=True)
+class Trained:
+    """The gate (risk or not, one weight a feature) and the kinds model (which question)."""
+
+    gate: dict[str, float]
+    gate_bias: float
+    kinds: Model
+
+    def risk(self, found: Iterable[str]) -> float:
+        logit = self.gate_bias + sum(self.gate.get(feature, 0.0) for feature in found)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
+
+    def likeliest(self, found: Iterable[str]) -> str:
+        probabilities = _probabilities(*self.kinds, found)
+        return CLASSES[max(range(1, len(CLASSES)), key=probabilities.__getitem__)]
+
+
+def train_both(rows: Sequence[tuple[set[str], int]]) -> Trained:
+    rows = _common(rows)
+    weights, bias = train([(found, int(label != 0)) for found, label in rows], classes=2)
+    gate = {feature: w[1] - w[0] for feature, w in weights.items()}
+    return Trained(gate, bias[1] - bias[0], train(rows))
+
+
+def model_json(trained: Trained, language: str, trained_on: str) -> str:
+    """The model file: sparse rounded weights, sorted, one feature a line (readable diffs)."""
+    weights, bias = trained.kinds
+    sparse = {}
+    for feature in sorted(weights):
+        pairs = [[index, round(value, DIGITS)] for index, value in enumerate(weights[feature])]
+        pairs = [pair for pair in pairs if pair[1] != 0]
+        if pairs:
+            sparse[feature] = pairs
+    gate = {feature: round(trained.gate[feature], DIGITS) for feature in sorted(trained.gate)}
+    head = {
+        "language": language,
+        "classes": list(CLASSES),
+        "ask_above": ASK_ABOVE,
+        "min_words": MIN_WORDS,
+        "trained_on": trained_on,
+        "gate_bias": round(trained.gate_bias, DIGITS),
+        "bias": [round(value, DIGITS) for value in bias],
+    }
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}," for key, value in head.items()]
+    gate_lines = [f"    {json.dumps(feature)}: {json.dumps(weight)}" for feature, weight in gate.items() if weight]
+    kind_lines = [f"    {json.dumps(feature)}: {json.dumps(pairs)}" for feature, pairs in sparse.items()]
+    return (
+        "{\n"
+        + "\n".join(lines)
+        + '\n  "gate": {\n'
+        + ",\n".join(gate_lines)
+        + '\n  },\n  "weights": {\n'
+        + ",\n".join(kind_lines)
+        + "\n  }\n}\n"
+    )
+
+
+def _rows(understander: Understander, examples: Iterable[Example]) -> list[tuple[set[str], int]]:
+    index = {name: position for position, name in enumerate(CLASSES)}
+    return [(features(sentences(understander, example.text)), index[example.label]) for example in examples]
+
+
+def _common(rows: Sequence[tuple[set[str], int]]) -> list[tuple[set[str], int]]:
+    """The rows with only the features at least MIN_COUNT training messages share."""
+    counts = Counter(feature for found, _ in rows for feature in found)
+    kept = {feature for feature, count in counts.items() if count >= MIN_COUNT}
+    return [(found & kept, label) for found, label in rows]
+
+
+def cross_validate(understander: Understander, examples: Sequence[Example]) -> list[str]:
+    """Leave one triage set out: the model alone (no rules), on sets it never saw, as a new set
+    would be. The patient questions are split across the folds the same way."""
+    rows = _rows(understander, examples)
+    triage_sets = sorted({example.source for example in examples if example.source.startswith("triage_dev")})
+    others = [i for i, example in enumerate(examples) if not example.source.startswith("triage_dev")]
+    scored: list[tuple[Example, float, str]] = []
+    for fold, left_out in enumerate(triage_sets):
+        held = [i for i, example in enumerate(examples) if example.source == left_out]
+        held += [i for n, i in enumerate(others) if n % len(triage_sets) == fold]
+        held_set = set(held)
+        trained = train_both([rows[i] for i in range(len(rows)) if i not in held_set])
+        scored += [(examples[i], trained.risk(rows[i][0]), trained.likeliest(rows[i][0])) for i in held]
+    lines = [
+        f"Leave one of {len(triage_sets)} triage sets out, model alone:",
+        "",
+        "| ask above | red flags asked | ...with the fitting question | crisis asked the crisis question "
+        "| must-not-alarm asked | patient questions asked |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for threshold in (0.2, 0.3, 0.4, 0.5, 0.6):
+        counts: Counter[str] = Counter()
+        for example, risk, question in scored:
+            kind = _kind(example)
+            asked = risk >= threshold and sum(map(len, sentences(understander, example.text))) >= MIN_WORDS
+            counts[kind] += 1
+            counts[kind + "_asked"] += asked and (kind != "crisis" or question == CRISIS_QUESTION)
+            counts[kind + "_fitting"] += asked and question == example.label
+        lines.append(
+            f"| {threshold} | {_share(counts, 'red')} | {_share(counts, 'red', 'fitting')} | "
+            f"{_share(counts, 'crisis')} | {_share(counts, 'none')} | {_share(counts, 'question')} |"
+        )
+    return lines
+
+
+def _kind(example: Example) -> str:
+    if example.group == "patient_question":
+        return "question"
+    return {"none": "none", "crisis": "crisis"}.get(example.expect, "red")
+
+
+def _share(counts: Counter[str], kind: str, what: str = "asked") -> str:
+    return f"{100 * counts[f'{kind}_{what}'] / counts[kind]:.1f} %" if counts[kind] else "-"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cv", action="store_true", help="leave-one-set-out figures; writes nothing")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the model is not trained on today's sets")
+    args = parser.parse_args(argv)
+    knowledge = load_knowledge(KNOWLEDGE, risk_model=False)
+    examples = load_examples(knowledge)
+    trained_on = fingerprint(examples)
+    target = KNOWLEDGE / MODEL_FILE
+    if args.check:
+        shipped = json.loads(target.read_text(encoding="utf-8")).get("trained_on") if target.exists() else None
+        if shipped == trained_on:
+            print(f"{target.relative_to(HERE.parent)} is trained on today's sets ({trained_on})")
+            return 0
+        print(
+            f"{target.relative_to(HERE.parent)} was trained on other sets ({shipped}, today {trained_on}): "
+            "run `python -m benchmarks.train_risk_model`",
+            file=sys.stderr,
+        )
+        return 1
+    understander = Understander(knowledge)
+    if args.cv:
+        print("\n".join(cross_validate(understander, examples)))
+        return 0
+    trained = train_both(_rows(understander, examples))
+    target.write_text(model_json(trained, knowledge.language.code, trained_on), encoding="utf-8")
+    counts = Counter(example.label for example in examples)
+    print(f"wrote {target.relative_to(HERE.parent)}: {len(examples)} messages ({dict(counts)}), data {trained_on}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

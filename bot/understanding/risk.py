@@ -1,0 +1,98 @@
+"""A statistical safety net under the triage rules: it asks when the rules are silent but the
+message reads like an emergency.
+
+Why: the rules (`bot.understanding.triage`) recognise the phrasings someone wrote down. On
+messages nobody tuned for they caught about five red flags in six; lay wording is open-ended.
+A linear model over the message's words, trained on a few thousand labelled patient messages
+(`benchmarks/train_risk_model.py`), recognises what such messages have in common. It never
+raises an alarm and never weakens one: when the rules found nothing and the model gives a
+message of at least `min_words` words at least `ask_above` chance of being a red flag or a crisis, the patient gets the
+safety question of its likeliest kind (bladder, legs, crisis...) before the answer, and "Yes"
+gives the urgent reply. (Letting it turn the rules' alarms into questions when it read a message
+as ordinary was tried and dropped: it was confidently wrong on short, plain alarms such as
+"my back hurts and I can't control my bladder", because its training sets use those very words
+in so many safe contexts.)
+
+The model is content (`knowledge/triage/model.json`), in the content's language.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from itertools import repeat
+
+from bot.content.loader import RiskModelSpec
+from bot.understanding.triage import TriageResult
+
+ORDINARY = "none"  # the model's class for a message that needs no safety question
+PREFIX_LENGTH = 5  # long words also count by their start: "bleeding", "bleeds" share "bleed~"
+
+
+def features(sentences: Iterable[Sequence[str]]) -> set[str]:
+    """The message's words, long words' prefixes, and word pairs within a sentence.
+
+    Training and scoring must use this one function, on the same normalised words
+    (`Lexicon.tokens`), or the model reads different features than it learnt."""
+    found: set[str] = set()
+    for tokens in sentences:
+        for position, word in enumerate(tokens):
+            found.add(word)
+            if len(word) > PREFIX_LENGTH:
+                found.add(word[:PREFIX_LENGTH] + "~")
+            if position + 1 < len(tokens):
+                found.add(f"{word} {tokens[position + 1]}")
+    return found
+
+
+class RiskModel:
+    """Scores a message's features against `knowledge/triage/model.json`."""
+
+    def __init__(self, spec: RiskModelSpec) -> None:
+        self.spec = spec
+        self.classes = spec.classes
+        self._ordinary = spec.classes.index(ORDINARY)
+        self._gate = spec.gate
+        # The kinds model as one row of weights per feature, so scoring sums columns in C.
+        self._rows: dict[str, tuple[float, ...]] = {}
+        for feature, pairs in spec.weights.items():
+            row = [0.0] * len(spec.classes)
+            for index, weight in pairs:
+                row[index] = weight
+            self._rows[feature] = tuple(row)
+
+    def risk(self, found: Iterable[str]) -> float:
+        """The gate's probability that the message needs a safety question."""
+        logit = self.spec.gate_bias + sum(map(self._gate.get, found, repeat(0.0)))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
+
+    def probabilities(self, found: Iterable[str]) -> list[float]:
+        """One probability per class of the kinds model (softmax over the summed weights)."""
+        rows = self._rows
+        known = [rows[feature] for feature in found if feature in rows]
+        scores = (
+            [bias + sum(column) for bias, column in zip(self.spec.bias, zip(*known, strict=True), strict=True)]
+            if known
+            else list(self.spec.bias)
+        )
+        top = max(scores)
+        exps = [math.exp(score - top) for score in scores]
+        total = sum(exps)
+        return [value / total for value in exps]
+
+    def likeliest_question(self, found: Iterable[str]) -> str:
+        """The safety question that fits the message best (never "none")."""
+        probabilities = self.probabilities(found)
+        index = max((i for i in range(len(self.classes)) if i != self._ordinary), key=probabilities.__getitem__)
+        return self.classes[index]
+
+    def review(self, sentences: Sequence[Sequence[str]], rules: TriageResult | None) -> TriageResult | None:
+        """The rules' result when they found something; otherwise a safety question when the
+        message reads like a red flag or a crisis, else None."""
+        if rules is not None or sum(map(len, sentences)) < self.spec.min_words:
+            return rules  # a name, "thanks, bye": too little to read; short alarms are the rules' job
+        found = features(sentences)
+        if self.risk(found) < self.spec.ask_above:
+            return None
+        question = self.likeliest_question(found)
+        return TriageResult(self.spec.levels[question], f"model:{question}", "ask", question=question)

@@ -1,0 +1,200 @@
+"""Triage's statistical safety net: what it reads, when it asks, that it never weakens the
+rules' result, how its file is checked, and that the shipped one is current."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.content.loader import ContentError, Knowledge, load_knowledge
+from bot.content.risk_model import MODEL_FILE, RiskModelSpec
+from bot.core.dialogue import Dialogue
+from bot.understanding.risk import RiskModel, features
+from bot.understanding.triage import TriageResult
+from bot.understanding.understander import Understander
+from tests.conftest import KNOWLEDGE_DIR, ROOT, Chat
+
+# --------------------------------------------------------------------------- features
+
+
+def test_features_are_words_prefixes_and_pairs_within_a_sentence() -> None:
+    found = features([["cant", "urinate"], ["legs", "numb"]])
+    assert {"cant", "urinate", "urina~", "cant urinate", "legs", "numb", "legs numb"} <= found
+    assert "urinate legs" not in found  # no pair across a sentence end
+    assert "cant~" not in found  # short words have no prefix feature
+
+
+# --------------------------------------------------------------------------- the policy
+
+
+def _model(gate: dict[str, float], kinds: dict[str, list[tuple[int, float]]]) -> RiskModel:
+    classes = ("none", "crisis", "bladder")
+    spec = RiskModelSpec(
+        language="en",
+        classes=classes,
+        levels={"crisis": "crisis", "bladder": "emergency"},
+        gate_bias=-4.0,
+        gate=gate,
+        bias=(1.0, 0.0, 0.0),
+        weights={feature: tuple(pairs) for feature, pairs in kinds.items()},
+        ask_above=0.3,
+        min_words=3,
+        trained_on="test",
+    )
+    return RiskModel(spec)
+
+
+MODEL = _model({"wee": 8.0, "goodbye": 8.0, "laughing": -6.0}, {"wee": [(2, 3.0)], "goodbye": [(1, 3.0)]})
+
+
+def test_a_message_the_rules_miss_gets_the_question_of_its_likeliest_kind() -> None:
+    result = MODEL.review([["no", "wee", "since", "noon"]], None)
+    assert result == TriageResult("emergency", "model:bladder", "ask", question="bladder")
+    crisis = MODEL.review([["this", "is", "goodbye"]], None)
+    assert crisis is not None and crisis.question == "crisis" and crisis.level == "crisis"
+
+
+def test_an_ordinary_message_the_rules_miss_stays_ordinary() -> None:
+    assert MODEL.review([["how", "long", "is", "a", "session"]], None) is None
+
+
+def test_a_message_shorter_than_min_words_is_left_to_the_rules() -> None:
+    assert MODEL.review([["goodbye", "then"]], None) is None  # two words: a name, a farewell
+    assert MODEL.review([["goodbye", "then", "all"]], None) is not None
+
+
+@pytest.mark.parametrize("action", ["alarm", "ask", "info"])
+def test_the_rules_result_is_never_weakened_or_changed(action: str) -> None:
+    rules = TriageResult("emergency", "incontinence", action, question="bladder" if action == "ask" else None)  # type: ignore[arg-type]
+    assert MODEL.review([["laughing"]], rules) is rules  # the model reads it as ordinary: no matter
+
+
+# --------------------------------------------------------------------------- the shipped model
+
+
+def test_the_shipped_model_is_loaded_and_in_the_contents_language(knowledge: Knowledge) -> None:
+    model = knowledge.triage.model
+    assert model is not None and model.language == knowledge.language.code
+    assert set(model.levels) == set(model.classes) - {"none"}
+    assert all(model.levels[name] == knowledge.triage.questions[name].level for name in model.levels)
+
+
+def test_the_shipped_model_is_trained_on_todays_development_sets() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.train_risk_model", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "wobbly as anything walking to the station this morning with my back",
+        "i have put my things in order and written to my sister. i wont be needing the appointment",
+    ],
+)
+def test_the_shipped_model_asks_about_described_signs_the_rules_do_not_know(
+    understander: Understander, text: str
+) -> None:
+    assert understander.triage.assess(understander.sentences(text)) is None, "the rules should not know this"
+    result = understander.understand(text).triage
+    assert result is not None and result.action == "ask" and result.rule.startswith("model:")
+
+
+def test_ordinary_questions_get_no_safety_question(understander: Understander) -> None:
+    for text in ("how much does the first consultation cost?", "can stress cause back pain?", "thanks, bye"):
+        assert understander.understand(text).triage is None, text
+
+
+def test_a_model_question_answered_yes_gives_the_urgent_reply(chat: Chat, knowledge: Knowledge) -> None:
+    turn = chat.text("wobbly as anything walking to the station this morning with my back")
+    (question,) = turn.replies
+    assert question.text == knowledge.triage.questions["legs"].text
+    (reply,) = chat.tap(knowledge.triage.buttons["yes"]).replies
+    assert reply.text == knowledge.safety["emergency"].reply
+
+
+def test_without_a_model_file_triage_runs_on_its_rules(tmp_path: Path) -> None:
+    root = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, root)
+    (root / MODEL_FILE).unlink()
+    knowledge = load_knowledge(root)
+    assert knowledge.triage.model is None
+    understander = Understander(knowledge)
+    assert understander.risk is None
+    assert Dialogue(knowledge) is not None
+
+
+# --------------------------------------------------------------------------- the file is checked
+
+
+@pytest.fixture(scope="module")
+def shipped_model() -> dict:
+    return json.loads((KNOWLEDGE_DIR / MODEL_FILE).read_text(encoding="utf-8"))
+
+
+def _problems(tmp_path: Path, change) -> list[str]:
+    root = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, root)
+    path = root / MODEL_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    text = change(data)
+    path.write_text(text if isinstance(text, str) else json.dumps(data), encoding="utf-8")
+    with pytest.raises(ContentError) as caught:
+        load_knowledge(root)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (lambda d: d.update(language="ja"), "language", "is for language 'ja'"),
+        (lambda d: d["classes"].__setitem__(2, "kidneys"), "classes", "'kidneys' names no question of safety.yaml"),
+        (lambda d: d["bias"].pop(), "bias", "one per class"),
+        (lambda d: d.update(ask_above=1.5), "ask_above", "above 0 and at most 1"),
+        (lambda d: d.update(min_words=0), "min_words", "at least 1"),
+        (lambda d: d.update(gate_bias="high"), "gate_bias", "must be a number"),
+        (lambda d: d["gate"].update(wee="x"), "gate", "one number each"),
+        (lambda d: d["weights"].update(wee=[[99, 1.0]]), "weights", "feature 'wee'"),
+        (lambda d: d.__delitem__("trained_on"), "trained_on", "missing"),
+        (lambda d: d.update(extra=1), "extra", "unknown field"),
+    ],
+)
+def test_a_broken_model_file_is_named_by_file_and_field(tmp_path: Path, change, field: str, words: str) -> None:
+    problems = _problems(tmp_path, change)
+    assert any(
+        line.startswith("knowledge/triage/model.json: ") and f"field '{field}'" in line and words in line
+        for line in problems
+    ), problems
+
+
+def test_malformed_model_json_names_the_line(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, lambda d: '{\n  "language": "en",\n  oops\n}')
+    assert any("knowledge/triage/model.json: malformed JSON: line 3" in line for line in problems), problems
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_training_is_deterministic_and_learns(understander: Understander) -> None:
+    from benchmarks.train_risk_model import CLASSES, train_both
+
+    def rows(texts: list[str], label: str) -> list[tuple[set[str], int]]:
+        return [(features([understander.lexicon.tokens(text)]), CLASSES.index(label)) for text in texts]
+
+    data = rows(["i cant pee at all", "no pee since morning cant pee", "pee wont come cant pee"], "bladder")
+    data += rows(["how much is it", "when are you open", "how much is a visit", "are you open today"], "none")
+    first, second = train_both(data), train_both(data)
+    assert first == second
+    assert first.risk(features([["cant", "pee"]])) > 0.5 > first.risk(features([["how", "much", "is", "it"]]))
+    assert first.likeliest(features([["cant", "pee"]])) == "bladder"
