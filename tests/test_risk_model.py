@@ -69,9 +69,20 @@ def test_a_message_shorter_than_min_words_is_left_to_the_rules() -> None:
 
 
 @pytest.mark.parametrize("action", ["alarm", "ask", "info"])
-def test_the_rules_result_is_never_weakened_or_changed(action: str) -> None:
+def test_the_rules_result_is_never_weakened(action: str) -> None:
     rules = TriageResult("emergency", "incontinence", action, question="bladder" if action == "ask" else None)  # type: ignore[arg-type]
-    assert MODEL.review([["laughing"]], rules) is rules  # the model reads it as ordinary: no matter
+    assert MODEL.review([["laughing", "about", "it", "all"]], rules) is rules  # read as ordinary: no matter
+
+
+def test_an_alarm_or_question_of_the_rules_is_kept_even_when_the_model_reads_a_crisis() -> None:
+    alarm = TriageResult("emergency", "incontinence", "alarm")
+    assert MODEL.review([["goodbye", "goodbye", "goodbye"]], alarm) is alarm
+
+
+def test_information_the_rules_give_becomes_a_question_when_the_model_reads_a_crisis() -> None:
+    info = TriageResult("crisis", "overdose_taken", "info")
+    result = MODEL.review([["what", "if", "someone", "said", "goodbye"]], info)
+    assert result is not None and result.action == "ask" and result.question == "crisis"
 
 
 # --------------------------------------------------------------------------- the shipped model

@@ -5,7 +5,8 @@ Why: the rules (`bot.understanding.triage`) recognise the phrasings someone wrot
 messages nobody tuned for they caught about five red flags in six; lay wording is open-ended.
 A linear model over the message's words, trained on a few thousand labelled patient messages
 (`benchmarks/train_risk_model.py`), recognises what such messages have in common. It never
-raises an alarm and never weakens one: when the rules found nothing and the model gives a
+raises an alarm and never weakens one: when the rules found nothing (or only a question about
+warning signs) and the model gives a
 message of at least `min_words` words at least `ask_above` chance of being a red flag or a crisis, the patient gets the
 safety question of its likeliest kind (bladder, legs, crisis...) before the answer, and "Yes"
 gives the urgent reply. (Letting it turn the rules' alarms into questions when it read a message
@@ -87,12 +88,12 @@ class RiskModel:
         return self.classes[index]
 
     def review(self, sentences: Sequence[Sequence[str]], rules: TriageResult | None) -> TriageResult | None:
-        """The rules' result when they found something; otherwise a safety question when the
-        message reads like a red flag or a crisis, else None."""
-        if rules is not None or sum(map(len, sentences)) < self.spec.min_words:
+        """The rules' alarm or question as it is; otherwise (nothing, or information about warning
+        signs) a safety question when the message reads like a red flag or a crisis."""
+        if (rules is not None and rules.action != "info") or sum(map(len, sentences)) < self.spec.min_words:
             return rules  # a name, "thanks, bye": too little to read; short alarms are the rules' job
         found = features(sentences)
         if self.risk(found) < self.spec.ask_above:
-            return None
+            return rules  # "What happens if someone took 50 Lyrica? Because I did." is not mere information
         question = self.likeliest_question(found)
         return TriageResult(self.spec.levels[question], f"model:{question}", "ask", question=question)

@@ -525,9 +525,12 @@ class Triage:
             return TriageResult(spec.level, spec.id, "info")
         if crisis and facts.crisis_disclaimed and not spec.always_current:
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if spec.ask else None
-        if spec.always_current and "hypothetical" not in kinds:
-            return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other)
         past = "historical" in kinds
+        recovered = "resolved" in kinds or (past and facts.resolved)
+        # An overdose stays current even when the patient feels fine ("took 30 pills, I'm ok
+        # now"); only one placed in the past and recovered from ("once, at 19; well since") is not.
+        if spec.always_current and "hypothetical" not in kinds and not (past and recovered):
+            return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other)
         if other:
             if spec.history_counts:
                 if not facts.their_pain:
@@ -536,7 +539,7 @@ class Triage:
                 return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=True)
             elif past or ("their_past" in kinds and not context.recent):
                 return None  # someone else's past: "my boss had bladder problems after surgery"
-        if crisis and not spec.always_current and ("resolved" in kinds or (past and facts.resolved)):
+        if crisis and recovered and (past or not spec.always_current):
             return None  # "suicidal thoughts in my twenties, but I've been well for ten years"
         if past and not spec.history_counts:
             # A crisis in the past is still worth one question; a resolved red flag is not.
