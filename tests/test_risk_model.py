@@ -3,10 +3,10 @@ rules' result, how its file is checked, and that the shipped one is current."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
+from array import array
 from pathlib import Path
 
 import pytest
@@ -34,14 +34,19 @@ def test_features_are_words_prefixes_and_pairs_within_a_sentence() -> None:
 
 def _model(gate: dict[str, float], kinds: dict[str, list[tuple[int, float]]]) -> RiskModel:
     classes = ("none", "crisis", "bladder")
+    rows = {}
+    for feature in {*gate, *kinds}:
+        row = [gate.get(feature, 0.0), 0.0, 0.0, 0.0]
+        for index, weight in kinds.get(feature, []):
+            row[1 + index] = weight
+        rows[feature] = array("f", row)
     spec = RiskModelSpec(
         language="en",
         classes=classes,
         levels={"crisis": "crisis", "bladder": "emergency"},
         gate_bias=-4.0,
-        gate=gate,
         bias=(1.0, 0.0, 0.0),
-        weights={feature: tuple(pairs) for feature, pairs in kinds.items()},
+        rows=rows,
         ask_above=0.3,
         min_words=3,
         trained_on="test",
@@ -149,49 +154,54 @@ def test_without_a_model_file_triage_runs_on_its_rules(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the file is checked
 
 
-@pytest.fixture(scope="module")
-def shipped_model() -> dict:
-    return json.loads((KNOWLEDGE_DIR / MODEL_FILE).read_text(encoding="utf-8"))
-
-
 def _problems(tmp_path: Path, change) -> list[str]:
+    """Load a copy of the knowledge whose model file `change` (lines -> lines) has broken."""
     root = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE_DIR, root)
     path = root / MODEL_FILE
-    data = json.loads(path.read_text(encoding="utf-8"))
-    text = change(data)
-    path.write_text(text if isinstance(text, str) else json.dumps(data), encoding="utf-8")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(change(lines)) + "\n", encoding="utf-8")
     with pytest.raises(ContentError) as caught:
         load_knowledge(root)
     return caught.value.problems
 
 
+def _set(name: str, value: str):
+    return lambda lines: [f"{name}\t{value}" if line.startswith(name + "\t") else line for line in lines]
+
+
+def _drop(name: str):
+    return lambda lines: [line for line in lines if not line.startswith(name + "\t")]
+
+
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
-        (lambda d: d.update(language="ja"), "language", "is for language 'ja'"),
-        (lambda d: d["classes"].__setitem__(2, "kidneys"), "classes", "'kidneys' names no question of safety.yaml"),
-        (lambda d: d["bias"].pop(), "bias", "one per class"),
-        (lambda d: d.update(ask_above=1.5), "ask_above", "above 0 and at most 1"),
-        (lambda d: d.update(min_words=0), "min_words", "at least 1"),
-        (lambda d: d.update(gate_bias="high"), "gate_bias", "must be a number"),
-        (lambda d: d["gate"].update(wee="x"), "gate", "one number each"),
-        (lambda d: d["weights"].update(wee=[[99, 1.0]]), "weights", "feature 'wee'"),
-        (lambda d: d.__delitem__("trained_on"), "trained_on", "missing"),
-        (lambda d: d.update(extra=1), "extra", "unknown field"),
+        (_set("language", "ja"), "language", "is for language 'ja'"),
+        (_set("classes", "none\tcrisis\tkidneys\tsaddle\tlegs\tchest\tinjury\tfever\tcancer\tage"), "classes",
+         "'kidneys' names no question of safety.yaml"),
+        (_set("bias", "1\t2"), "bias", "one per class"),
+        (_set("ask_above", "1.5"), "ask_above", "above 0 and at most 1"),
+        (_set("min_words", "0"), "min_words", "at least 1"),
+        (_set("gate_bias", "high"), "gate_bias", "must be a number"),
+        (_drop("trained_on"), "trained_on", "missing"),
+        (lambda lines: [*lines[:3], "colour\tblue", *lines[3:]], "colour", "unknown field"),
+        (lambda lines: [*lines, "wee\t1.0\t0.5 x"], "features", "class weights"),
+        (lambda lines: [line for line in lines if line != "features"], "", "no 'features' line"),
     ],
 )
 def test_a_broken_model_file_is_named_by_file_and_field(tmp_path: Path, change, field: str, words: str) -> None:
     problems = _problems(tmp_path, change)
     assert any(
-        line.startswith("knowledge/triage/model.json: ") and f"field '{field}'" in line and words in line
+        line.startswith("knowledge/triage/model.tsv: ") and (not field or f"field '{field}'" in line) and words in line
         for line in problems
     ), problems
 
 
-def test_malformed_model_json_names_the_line(tmp_path: Path) -> None:
-    problems = _problems(tmp_path, lambda d: '{\n  "language": "en",\n  oops\n}')
-    assert any("knowledge/triage/model.json: malformed JSON: line 3" in line for line in problems), problems
+def test_a_broken_feature_line_is_named_by_its_line_number(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, lambda lines: [*lines[:-1], "wee\tnot-a-number"])
+    total = len((KNOWLEDGE_DIR / MODEL_FILE).read_text(encoding="utf-8").splitlines())
+    assert any(f"line {total}: needs a feature" in line for line in problems), problems
 
 
 # --------------------------------------------------------------------------- training

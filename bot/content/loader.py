@@ -288,7 +288,7 @@ class TriageSpec:
     replies: Mapping[str, str]  # special replies a concept can name
     buttons: Mapping[str, str]  # yes, no
     texts: Mapping[str, str]  # after_no, info, crisis_info
-    model: RiskModelSpec | None = None  # the statistical safety net (triage/model.json), if shipped
+    model: RiskModelSpec | None = None  # the statistical safety net (triage/model.tsv), if shipped
 
 
 @dataclass(frozen=True)
@@ -315,8 +315,9 @@ class Language:
     replacements: Mapping[str, str]
     known_words: frozenset[str]
     code: str = "en"
-    # How common real words are (Zipf), from word_frequencies.txt: a common word is not a typo.
-    frequencies: Mapping[str, float] = field(default_factory=dict)
+    # How common real words are (Zipf, in tenths: 49 is 4.9), from word_frequencies.txt: a common
+    # word is not a typo. Whole numbers below 257 are shared objects in CPython: no memory each.
+    frequencies: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -789,11 +790,11 @@ def _load_language(root: Path, report: _Report) -> Language:
     )
 
 
-def _load_frequencies(file: Path, report: _Report) -> dict[str, float]:
+def _load_frequencies(file: Path, report: _Report) -> dict[str, int]:
     """word_frequencies.txt: "word zipf" per line, # comments; optional (no list, no protection)."""
     if not file.exists():
         return {}
-    frequencies: dict[str, float] = {}
+    frequencies: dict[str, int] = {}
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
@@ -811,7 +812,7 @@ def _load_frequencies(file: Path, report: _Report) -> dict[str, float]:
         if len(parts) != 2 or not 0 <= zipf <= 9:
             report.add(file, f"line {number}: needs a word and its Zipf frequency (0-9), got '{line[:40]}'")
             continue
-        frequencies[word] = zipf
+        frequencies[word] = round(zipf * 10)
     return frequencies
 
 
@@ -1115,7 +1116,7 @@ def _load_matching(root: Path, values: Mapping[str, str], report: _Report) -> Ma
 def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None, *, risk_model: bool = True) -> Knowledge:
     """Load and validate every file under `root`; raise ContentError listing all problems.
 
-    `risk_model=False` leaves out `triage/model.json` (its trainer reads the content it replaces)."""
+    `risk_model=False` leaves out `triage/model.tsv` (its trainer reads the content it replaces)."""
     root = root.resolve()
     report = _Report(root)
     settings = _load_settings(root, overrides or {}, report)

@@ -14,14 +14,13 @@ as ordinary was tried and dropped: it was confidently wrong on short, plain alar
 "my back hurts and I can't control my bladder", because its training sets use those very words
 in so many safe contexts.)
 
-The model is content (`knowledge/triage/model.json`), in the content's language.
+The model is content (`knowledge/triage/model.tsv`), in the content's language.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from itertools import repeat
 
 from bot.content.loader import RiskModelSpec
 from bot.understanding.triage import TriageResult
@@ -47,35 +46,27 @@ def features(sentences: Iterable[Sequence[str]]) -> set[str]:
 
 
 class RiskModel:
-    """Scores a message's features against `knowledge/triage/model.json`."""
+    """Scores a message's features against `knowledge/triage/model.tsv`."""
 
     def __init__(self, spec: RiskModelSpec) -> None:
         self.spec = spec
         self.classes = spec.classes
         self._ordinary = spec.classes.index(ORDINARY)
-        self._gate = spec.gate
-        # The kinds model as one row of weights per feature, so scoring sums columns in C.
-        self._rows: dict[str, tuple[float, ...]] = {}
-        for feature, pairs in spec.weights.items():
-            row = [0.0] * len(spec.classes)
-            for index, weight in pairs:
-                row[index] = weight
-            self._rows[feature] = tuple(row)
+        self._rows = spec.rows  # the gate weight, then the class weights, one array a feature
 
     def risk(self, found: Iterable[str]) -> float:
         """The gate's probability that the message needs a safety question."""
-        logit = self.spec.gate_bias + sum(map(self._gate.get, found, repeat(0.0)))
+        rows = self._rows
+        logit = self.spec.gate_bias + sum(rows[feature][0] for feature in found if feature in rows)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
 
     def probabilities(self, found: Iterable[str]) -> list[float]:
         """One probability per class of the kinds model (softmax over the summed weights)."""
         rows = self._rows
         known = [rows[feature] for feature in found if feature in rows]
-        scores = (
-            [bias + sum(column) for bias, column in zip(self.spec.bias, zip(*known, strict=True), strict=True)]
-            if known
-            else list(self.spec.bias)
-        )
+        columns = zip(*known, strict=True) if known else ()
+        sums = [sum(column) for column in columns][1:] or [0.0] * len(self.classes)
+        scores = [bias + total for bias, total in zip(self.spec.bias, sums, strict=True)]
         top = max(scores)
         exps = [math.exp(score - top) for score in scores]
         total = sum(exps)

@@ -26,8 +26,8 @@ MIN_CORRECTABLE_LENGTH = 4
 LONG_WORD_LENGTH = 8
 CORRECTION_CACHE_SIZE = 50_000
 MAX_GENERATED_ALPHABET = 64
-COMMON_ZIPF = 3.3  # about twice in a million words: a word this common is never a typo
-RARER_BY = 1.0  # a rarer real word stays unless the correction is ten times as common
+COMMON_ZIPF = 33  # Zipf 3.3 in tenths, about twice in a million words: a word this common is never a typo
+RARER_BY = 10  # a rarer real word stays unless the correction is ten times as common (Zipf +1.0)
 SCAN_PER_VARIANT = 3  # words scanned in the time one variant is made and looked up (measured: 2.7)
 
 
@@ -149,7 +149,7 @@ class Lexicon:
         zipf = frequencies.get(word)
         if zipf is None:
             return False
-        return zipf >= COMMON_ZIPF or zipf >= frequencies.get(corrected, 0.0) - RARER_BY
+        return zipf >= COMMON_ZIPF or zipf >= frequencies.get(corrected, 0) - RARER_BY
 
     def _inflects_known(self, word: str) -> bool:
         """Another form of a known word ("kinds", "tablets") is not a typo: it stays as typed
