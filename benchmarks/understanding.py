@@ -644,8 +644,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"## Understanding benchmark ({len(knowledge.entries)} entries, {len(knowledge.triage.concepts)} safety "
         "concepts)",
         "",
-        f"### Safety triage: dev {len(triage_dev)} messages ({len(TRIAGE_DEV)} sets), held-out "
-        + (", ".join(f"{name} {len(items)}" for name, items in triage_held) or "not scored (--dev-only)"),
+        f"### Safety triage: dev {len(triage_dev)} messages ({len(TRIAGE_DEV)} sets); "
+        + (", ".join(f"{name} {len(items)}" for name, items in triage_held) or "held-out not scored (--dev-only)"),
         "",
         *_triage_tables(triage_columns),
         "",

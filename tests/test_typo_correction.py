@@ -105,3 +105,48 @@ def test_words_a_triage_pattern_wants_are_kept_as_typed() -> None:
     known = lexicon("1x")
     assert known.correct("dribbling") == "dribbling"
     assert known.correct("temprature") == "temperature"  # a correction that keeps the stem is fine
+
+
+# --------------------------------------------------------------------------- real words stay real
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("cash", "cash"),  # not "crash": triage would have asked about a car accident
+        ("fridge", "fridge"),  # not "bridge"
+        ("dull", "dull"),  # not "full"
+        ("letting", "letting"),  # not "getting"
+        ("skipped", "skipped"),  # not "slipped"
+        ("kneeling", "kneeling"),  # not "sneezing"
+        ("numbnes", "numbness"),  # slips are still corrected
+        ("stres", "stress"),
+        ("hurst", "hurts"),  # a rare word (a surname) next to a far commoner one is a slip
+        ("risky", "risk"),  # a slang-table entry: the entries say "risk"
+    ],
+)
+def test_common_real_words_are_kept_and_slips_corrected(typed: str, meant: str) -> None:
+    assert lexicon("1x").tokens(typed) == [meant]
+
+
+def test_real_words_no_longer_wake_the_triage_rules() -> None:
+    understander = Understander(KNOWLEDGE)
+    for text in ("do you accept credit card or cash only?", "my flatmate hurt his back lifting a fridge last week"):
+        assert understander.triage.assess(understander.sentences(text)) is None, text
+
+
+def test_a_broken_word_frequency_line_is_named(tmp_path: Path) -> None:
+    import shutil
+
+    from bot.content.loader import ContentError
+
+    root = tmp_path / "knowledge"
+    shutil.copytree(load_config(env={}, env_file=Path("/nonexistent")).knowledge_dir, root)
+    path = root / "word_frequencies.txt"
+    path.write_text(path.read_text(encoding="utf-8") + "cash lots\n", encoding="utf-8")
+    with pytest.raises(ContentError) as caught:
+        load_knowledge(root)
+    assert any(
+        line.startswith("knowledge/word_frequencies.txt: line ") and "needs a word and its Zipf frequency" in line
+        for line in caught.value.problems
+    ), caught.value.problems
