@@ -279,3 +279,30 @@ def test_scripts_without_spaces_are_searched_inside_words(understander, text, le
     """Japanese and Chinese run a whole sentence together: a phrase is found inside the 'word'."""
     result = judge(understander, text)
     assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
+
+
+def test_a_past_overdose_recovered_from_does_not_alarm_but_a_recent_one_does(understander):
+    assert alarm(understander, "I took too many pills once when I was 19, I'm 45 now and well") is None
+    assert alarm(understander, "I took 30 pills an hour ago, I'm fine now") == "crisis"
+    assert alarm(understander, "I took all my sleeping pills, im fine now") == "crisis"  # "fine now" is no past
+    assert alarm(understander, "overdosed years ago and got help, but I took 20 pills tonight") == "crisis"
+
+
+def test_a_crisis_told_as_past_in_another_sentence_gets_the_question_not_silence(understander):
+    result = rules(understander, "I thought about ending it. That was two years ago. Treatment changed everything.")
+    assert result is not None and result.action == "ask" and result.question == "crisis"
+
+
+def test_a_joke_turns_a_crisis_phrase_into_the_question(understander):
+    result = rules(understander, "i want to die lol this commute")
+    assert result is not None and result.action == "ask" and result.question == "crisis"
+
+
+def test_asking_out_of_curiosity_gets_the_warning_signs(understander):
+    result = rules(understander, "Can disc problems cause erection problems? I am ok, just want to know.")
+    assert result is not None and result.action == "info"
+
+
+@pytest.mark.parametrize("text", ["Is the emergency number in Japan 119 or 110?", "call 119 or 110, which one"])
+def test_the_emergency_numbers_are_not_ages(understander, text):
+    assert rules(understander, text) is None

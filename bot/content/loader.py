@@ -868,6 +868,7 @@ def _load_safety(
 CONTEXT_KINDS = (
     "negated",
     "historical",
+    "long_ago",
     "hypothetical",
     "other_person",
     "family",

@@ -42,7 +42,7 @@ from bot.understanding.language import LanguageModule
 from bot.understanding.text import words
 
 ANY_WORD = "*"
-NUMBER = "<"  # "<number>": any number in digits ("lost 8 kg"); "<70+>": at least 70; "<70-110>"
+NUMBER = "<"  # "<number>": any number in digits ("lost 8 kg"); "<70+>": at least 70; "<70-105>"
 COMBO_WINDOW = 14  # the groups of one combination must fall within this many words of each other
 
 _NUMBER_PATTERN = re.compile(r"<(?:number|(\d+)\+|(\d+)-(\d+))>")
@@ -96,7 +96,7 @@ class _Node:
     def __init__(self) -> None:
         self.exact: dict[str, _Node] = {}
         self.prefix: dict[str, _Node] = {}
-        self.numbers: dict[str, _Node] = {}  # "<number>", "<70+>", "<70-110>"
+        self.numbers: dict[str, _Node] = {}  # "<number>", "<70+>", "<70-105>"
         self.any: _Node | None = None  # "*"
         self.ends: list[int] = []  # ids of the groups that have a phrase ending here
 
@@ -222,7 +222,7 @@ def _is_number(word: str) -> bool:
 
 
 def _number_fits(pattern: str, value: int) -> bool:
-    """ "<number>" takes any number, "<70+>" at least 70, "<70-110>" 70 to 110 (an age)."""
+    """ "<number>" takes any number, "<70+>" at least 70, "<70-105>" 70 to 105 (an age)."""
     bounds = _NUMBER_PATTERN.fullmatch(pattern)
     if bounds is None:
         return False
@@ -308,6 +308,7 @@ class _MessageFacts:
     resolved: bool  # a recovery is told somewhere: a past crisis is not a present one
     disclaimed: bool  # "I don't have any of that": a question about a sign, not the sign
     crisis_disclaimed: bool  # "I'm not suicidal, it's just a saying": ask rather than assume
+    historical: bool = False  # a past is told somewhere ("That was two years ago.")
 
 
 # Kinds whose scope a new subject ends: "no fever and I can't pee", "my wife says I..."; the
@@ -393,6 +394,7 @@ class Triage:
             resolved=any(self._has_kind(found, "resolved") for found in scans),
             disclaimed=any(self._has_kind(found, "disclaimer") for found in scans),
             crisis_disclaimed=any(self._has_kind(found, "crisis_disclaimer") for found in scans),
+            historical=any(self._has_kind(found, "historical") for found in scans),
         )
         results: list[TriageResult] = []
         for tokens, found, other in zip(sentences, scans, about_other, strict=True):
@@ -527,9 +529,11 @@ class Triage:
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if spec.ask else None
         past = "historical" in kinds
         recovered = "resolved" in kinds or (past and facts.resolved)
-        # An overdose stays current even when the patient feels fine ("took 30 pills, I'm ok
-        # now"); only one placed in the past and recovered from ("once, at 19; well since") is not.
-        if spec.always_current and "hypothetical" not in kinds and not (past and recovered):
+        # An overdose stays current even when the patient feels fine ("took all my pills, I'm
+        # fine now": "fine now" reads as the past for other signs). Only one placed long ago by a
+        # time ("once, at 19", "years ago") and recovered from ("well since") is not.
+        long_ago = "long_ago" in kinds and "recent" not in kinds and recovered
+        if spec.always_current and "hypothetical" not in kinds and not long_ago:
             return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other)
         if other:
             if spec.history_counts:
@@ -539,8 +543,13 @@ class Triage:
                 return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=True)
             elif past or ("their_past" in kinds and not context.recent):
                 return None  # someone else's past: "my boss had bladder problems after surgery"
-        if crisis and recovered and (past or not spec.always_current):
+        if crisis and recovered and (long_ago if spec.always_current else True):
             return None  # "suicidal thoughts in my twenties, but I've been well for ten years"
+        if crisis and spec.ask and facts.resolved and facts.historical:
+            # "I thought about ending it. That was two years ago. Treatment changed everything."
+            # The past and the recovery sit in other sentences: likely over, but only a question
+            # can tell it from "...and now it is back", so ask rather than drop or alarm.
+            return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=other)
         if past and not spec.history_counts:
             # A crisis in the past is still worth one question; a resolved red flag is not.
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if crisis and spec.ask else None
