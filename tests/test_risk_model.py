@@ -115,7 +115,7 @@ def test_the_shipped_model_is_trained_on_todays_development_sets() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "wobbly as anything walking to the station this morning with my back",
+        "since the weekend my legs feel like cooked noodles and i keep nearly falling",
         "i have put my things in order and written to my sister. i wont be needing the appointment",
     ],
 )
@@ -133,7 +133,7 @@ def test_ordinary_questions_get_no_safety_question(understander: Understander) -
 
 
 def test_a_model_question_answered_yes_gives_the_urgent_reply(chat: Chat, knowledge: Knowledge) -> None:
-    turn = chat.text("wobbly as anything walking to the station this morning with my back")
+    turn = chat.text("since the weekend my legs feel like cooked noodles and i keep nearly falling")
     (question,) = turn.replies
     assert question.text == knowledge.triage.questions["legs"].text
     (reply,) = chat.tap(knowledge.triage.buttons["yes"]).replies

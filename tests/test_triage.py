@@ -306,3 +306,9 @@ def test_asking_out_of_curiosity_gets_the_warning_signs(understander):
 @pytest.mark.parametrize("text", ["Is the emergency number in Japan 119 or 110?", "call 119 or 110, which one"])
 def test_the_emergency_numbers_are_not_ages(understander, text):
     assert rules(understander, text) is None
+
+
+def test_a_question_about_a_term_gets_the_warning_signs_unless_it_is_happening_now(understander):
+    result = rules(understander, "what does saddle anaesthesia mean?")
+    assert result is not None and result.action == "info"
+    assert alarm(understander, "what does it mean, I cant pee since this morning") == "emergency"

@@ -870,6 +870,7 @@ CONTEXT_KINDS = (
     "historical",
     "long_ago",
     "hypothetical",
+    "asked_about",
     "other_person",
     "family",
     "their_past",

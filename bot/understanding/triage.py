@@ -555,6 +555,10 @@ class Triage:
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if crisis and spec.ask else None
         if "hypothetical" in kinds:
             return TriageResult(spec.level, spec.id, "info")  # the warning signs, or the help lines
+        if "asked_about" in kinds and not ("recent" in kinds and _first_person(tokens)):
+            # "what does saddle anaesthesia mean?"; but "what does it mean that I can't pee since
+            # this morning?" is happening now, whatever the question around it.
+            return TriageResult(spec.level, spec.id, "info")
         if not finding.strong:
             if spec.ask is None:
                 return None
