@@ -4,12 +4,13 @@ Run `python -m benchmarks.understanding` (or `make bench`). It prints Markdown t
 development sets (tuned on) and the held-out sets (written before the changes, scored only
 here) side by side, and PASS/FAIL per target of issues 8 and 9, judged on the held-out sets.
 
-- Triage: `triage_dev*.yaml` (14 development sets) / `triage_heldout.yaml` and
-  `triage_heldout2.yaml`, written category by category from clinical lists (NICE NG59, cauda
+- Triage: `triage_dev*.yaml` (15 development sets) / `triage_heldout.yaml`,
+  `triage_heldout2.yaml` and `triage_heldout3.yaml`, written category by category from clinical lists (NICE NG59, cauda
   equina red flags, suicide warning signs) and real chat styles by writers who never saw the rules.
   The development sets are also what the statistical safety net learns from, so its development
   figures are in-sample; `python -m benchmarks.train_risk_model --cv` gives the out-of-sample
-  view, and the second held-out set (written before the net existed) is what the targets judge.
+  view, and the last held-out set (written blind before the last round of changes) is what the
+  targets judge.
   A red flag counts as caught when the patient gets the urgent reply or the safety question whose
   "Yes" gives it (one tap away); a false alarm is an urgent reply to a must-not-alarm message; a
   safety question on one is counted apart.
@@ -59,9 +60,14 @@ ANSWER_SETS = (
 )
 ANSWER_HELD_OUT = ("held-out", SETS / "understanding_heldout.yaml")
 TRIAGE_DEV = tuple(sorted(SETS.glob("triage_dev*.yaml")))  # the same sets the statistical safety net learns from
-# The first held-out set was scored three times in aggregate while the rules were written; the
-# second was written blind before the statistical safety net and is the one the targets judge.
-TRIAGE_HELD_OUT = (("held-out 1", SETS / "triage_heldout.yaml"), ("held-out 2", SETS / "triage_heldout2.yaml"))
+# Each written blind before a round of changes: the first (scored in aggregate while the rules
+# were written), the second (before the statistical safety net), the third (before the last round
+# of rule changes). The targets judge the last one.
+TRIAGE_HELD_OUT = (
+    ("held-out 1", SETS / "triage_heldout.yaml"),
+    ("held-out 2", SETS / "triage_heldout2.yaml"),
+    ("held-out 3", SETS / "triage_heldout3.yaml"),
+)
 
 IN_SCOPE = "in_scope"
 OUT_OF_SCOPE = "out_of_scope"
