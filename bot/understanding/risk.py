@@ -85,6 +85,8 @@ class RiskModel:
             return rules  # a name, "thanks, bye": too little to read; short alarms are the rules' job
         found = features(sentences)
         if self.risk(found) < self.spec.ask_above:
-            return rules  # "What happens if someone took 50 Lyrica? Because I did." is not mere information
+            return rules
+        # Asked even over the rules' information: "What happens if someone took 50 Lyrica?
+        # Because I did." is not a question about warning signs.
         question = self.likeliest_question(found)
         return TriageResult(self.spec.levels[question], f"model:{question}", "ask", question=question)
