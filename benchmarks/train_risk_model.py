@@ -111,11 +111,6 @@ def fingerprint(examples: Iterable[Example]) -> str:
     return digest.hexdigest()[:16]
 
 
-def sentences(understander: Understander, text: str) -> list[list[str]]:
-    """The message's normalised words by sentence, exactly as the bot reads them."""
-    return understander.sentences(text)
-
-
 Model = tuple[dict[str, list[float]], list[float]]
 
 
@@ -216,7 +211,7 @@ def model_file(trained: Trained, language: str, trained_on: str) -> str:
 
 def _rows(understander: Understander, examples: Iterable[Example]) -> list[tuple[set[str], int]]:
     index = {name: position for position, name in enumerate(CLASSES)}
-    return [(features(sentences(understander, example.text)), index[example.label]) for example in examples]
+    return [(features(understander.sentences(example.text)), index[example.label]) for example in examples]
 
 
 def _common(rows: Sequence[tuple[set[str], int]]) -> list[tuple[set[str], int]]:
@@ -250,7 +245,7 @@ def cross_validate(understander: Understander, examples: Sequence[Example]) -> l
         counts: Counter[str] = Counter()
         for example, risk, question in scored:
             kind = _kind(example)
-            asked = risk >= threshold and sum(map(len, sentences(understander, example.text))) >= MIN_WORDS
+            asked = risk >= threshold and sum(map(len, understander.sentences(example.text))) >= MIN_WORDS
             counts[kind] += 1
             counts[kind + "_asked"] += asked and (kind != "crisis" or question == CRISIS_QUESTION)
             counts[kind + "_fitting"] += asked and question == example.label
