@@ -33,3 +33,4 @@ bench: $(STAMP)
 
 model: $(STAMP)
 	$(PY) -m benchmarks.train_risk_model
+	$(PY) -m benchmarks.train_topic_model

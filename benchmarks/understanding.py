@@ -4,9 +4,11 @@ Run `python -m benchmarks.understanding` (or `make bench`). It prints Markdown t
 development sets (tuned on) and the held-out sets (written before the changes, scored only
 here) side by side, and PASS/FAIL per target of issues 8 and 9, judged on the held-out sets.
 
-- Triage: `triage_dev*.yaml` (15 development sets) / `triage_heldout.yaml`,
-  `triage_heldout2.yaml` and `triage_heldout3.yaml`, written category by category from clinical lists (NICE NG59, cauda
-  equina red flags, suicide warning signs) and real chat styles by writers who never saw the rules.
+Which sets are development and which are held out is listed once, in `benchmarks/sets.py`.
+
+- Triage: `triage_dev*.yaml` (16 development sets) / `triage_heldout*.yaml` (four held-out
+  sets), written category by category from clinical lists (NICE NG59, cauda equina red flags,
+  suicide warning signs) and real chat styles by writers who never saw the rules.
   The development sets are also what the statistical safety net learns from, so its development
   figures are in-sample; `python -m benchmarks.train_risk_model --cv` gives the out-of-sample
   view, and the last held-out set (written blind before the last round of changes) is what the
@@ -14,8 +16,11 @@ here) side by side, and PASS/FAIL per target of issues 8 and 9, judged on the he
   A red flag counts as caught when the patient gets the urgent reply or the safety question whose
   "Yes" gives it (one tap away); a false alarm is an urgent reply to a must-not-alarm message; a
   safety question on one is counted apart.
-- Answers: `eval_set.yaml` (the first set) and `understanding_dev.yaml` for development,
-  `understanding_heldout.yaml` held out, each written without looking at the entries.
+- Answers: `eval_set.yaml` (the first set) and `understanding_dev*.yaml` for development,
+  `understanding_heldout*.yaml` held out, each written without looking at the entries. The
+  development sets are what the topic model learns from, so their figures are in-sample;
+  `python -m benchmarks.train_topic_model --cv` gives each one as a new set would see it, and the
+  last held-out set is what the targets judge.
 - Quality goes through `Understander.understand`, exactly what a patient gets.
 - Latency is the whole understanding step (normalisation + triage + matching) per message, with
   `time.perf_counter_ns`, after a warm-up; the first, cold pass is shown too because the typo
@@ -45,6 +50,7 @@ from typing import Any
 import yaml
 from rapidfuzz import fuzz, process, utils
 
+from benchmarks.sets import ANSWER_DEV, ANSWER_HELD_OUT, TRIAGE_DEV, TRIAGE_HELD_OUT
 from benchmarks.train_risk_model import CATEGORY_QUESTION
 from bot.content.loader import Entry, Knowledge, load_knowledge
 from bot.understanding.understander import Understander
@@ -53,22 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE_DIR = ROOT / "knowledge"
 SETS = Path(__file__).resolve().parent
 EVAL_SET = SETS / "eval_set.yaml"
-ANSWER_SETS = (
-    ("first set (dev)", SETS / "eval_set.yaml"),
-    ("dev", SETS / "understanding_dev.yaml"),
-    ("dev 2", SETS / "understanding_dev2.yaml"),
-)
-ANSWER_HELD_OUT = ("held-out", SETS / "understanding_heldout.yaml")
-TRIAGE_DEV = tuple(sorted(SETS.glob("triage_dev*.yaml")))  # the same sets the statistical safety net learns from
-# Each written blind before a round of changes: the first (scored in aggregate while the rules
-# were written), the second (before the statistical safety net), the third (before the last round
-# of rule changes). The targets judge the last one.
-TRIAGE_HELD_OUT = (
-    ("held-out 1", SETS / "triage_heldout.yaml"),
-    ("held-out 2", SETS / "triage_heldout2.yaml"),
-    ("held-out 3", SETS / "triage_heldout3.yaml"),
-)
-
+ANSWER_SETS = ANSWER_DEV  # what the topic model learns from, so its figures there are in-sample
 IN_SCOPE = "in_scope"
 OUT_OF_SCOPE = "out_of_scope"
 RED_FLAG = "red_flag"
@@ -596,7 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     knowledge = load_knowledge(KNOWLEDGE_DIR)
     oos_ids = out_of_scope_ids(knowledge)
-    answer_paths = ANSWER_SETS if args.dev_only else (*ANSWER_SETS, ANSWER_HELD_OUT)
+    answer_paths = ANSWER_SETS if args.dev_only else (*ANSWER_SETS, *ANSWER_HELD_OUT)
     answer_sets = [(name, load_eval_set(path)) for name, path in answer_paths]
     triage_dev = [item for path in TRIAGE_DEV for item in load_triage_set(path)]
     triage_held = [] if args.dev_only else [(name, load_triage_set(path)) for name, path in TRIAGE_HELD_OUT]
@@ -691,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nDevelopment sets only (the held-out sets' misses are not shown, so nobody tunes on them):")
         for failure in dev_triage.failures:
             print(f"- triage dev: {failure}")
-        for name, quality, _ in answers if args.dev_only else answers[:-1]:
+        for name, quality, _ in answers[: len(ANSWER_SETS)]:
             for failure in quality.failures:
                 print(f"- {name}: {failure}")
     return 1 if args.check and not all(checks.values()) else 0

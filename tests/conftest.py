@@ -160,3 +160,22 @@ def table_row(output: str, metric: str) -> list[str]:
         if line.startswith("|") and cells and cells[0] == metric:
             return cells[1:]
     raise AssertionError(f"no row {metric!r} in the table:\n{output}")
+
+
+def broken_content_problems(tmp_path: Path, file: Path, change) -> list[str]:
+    """The problems `load_knowledge` reports for a copy of the knowledge base whose `file`
+    (relative to it) `change` (lines -> lines) has broken."""
+    import shutil
+
+    from bot.content.loader import ContentError
+
+    root = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, root)
+    path = root / file
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(change(lines)) + "\n", encoding="utf-8")
+    try:
+        load_knowledge(root)
+    except ContentError as error:
+        return error.problems
+    raise AssertionError(f"{file} was broken, yet the knowledge base loaded")

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.content.loader import ContentError, Knowledge, load_knowledge
+from bot.content.loader import Knowledge, load_knowledge
 from bot.content.risk_model import MODEL_FILE, RiskModelSpec
 from bot.core.dialogue import Dialogue
 from bot.understanding.risk import RiskModel, features
 from bot.understanding.triage import TriageResult
 from bot.understanding.understander import Understander
-from tests.conftest import KNOWLEDGE_DIR, ROOT, Chat
+from tests.conftest import KNOWLEDGE_DIR, ROOT, Chat, broken_content_problems
 
 # --------------------------------------------------------------------------- features
 
@@ -155,15 +155,7 @@ def test_without_a_model_file_triage_runs_on_its_rules(tmp_path: Path) -> None:
 
 
 def _problems(tmp_path: Path, change) -> list[str]:
-    """Load a copy of the knowledge whose model file `change` (lines -> lines) has broken."""
-    root = tmp_path / "knowledge"
-    shutil.copytree(KNOWLEDGE_DIR, root)
-    path = root / MODEL_FILE
-    lines = path.read_text(encoding="utf-8").splitlines()
-    path.write_text("\n".join(change(lines)) + "\n", encoding="utf-8")
-    with pytest.raises(ContentError) as caught:
-        load_knowledge(root)
-    return caught.value.problems
+    return broken_content_problems(tmp_path, MODEL_FILE, change)
 
 
 def _set(name: str, value: str):

@@ -312,3 +312,32 @@ def test_a_question_about_a_term_gets_the_warning_signs_unless_it_is_happening_n
     result = rules(understander, "what does saddle anaesthesia mean?")
     assert result is not None and result.action == "info"
     assert alarm(understander, "what does it mean, I cant pee since this morning") == "emergency"
+
+
+def test_an_overdose_placed_long_ago_without_a_recovery_gets_the_crisis_question(understander):
+    result = rules(understander, "I took too many pills once when I was 19. I'm 45 now.")
+    assert result is not None and result.action == "ask" and result.question == "crisis"
+    # "I'm 29 now" tells an age, not that something is happening now
+    assert alarm(understander, "I took too many pills once in high school. I'm 29 now and in a good place.") is None
+    assert alarm(understander, "I took too many pills when I was 19 and again tonight") == "crisis"
+
+
+def test_a_red_flag_told_with_a_past_and_a_recovery_elsewhere_gets_the_question(understander):
+    text = "I couldn't pee for a whole day after my knee op. That was in 2019, it sorted itself out and all good now."
+    result = rules(understander, text)
+    assert result is not None and result.action == "ask" and result.question == "bladder"
+    # a time that says now keeps the alarm
+    assert alarm(understander, "I can't pee since this morning. Years ago I had the same and it went away.") == (
+        "emergency"
+    )
+
+
+def test_old_scars_are_not_self_harm_now(understander):
+    assert alarm(understander, "I have scars on my lower back from an old operation, is that a problem?") is None
+    assert alarm(understander, "I cut myself again last night") == "crisis"
+
+
+def test_asking_whether_signs_are_serious_gets_the_warning_signs(understander):
+    result = rules(understander, "can fever and back pain together be serious?")
+    assert result is not None and result.action == "info"
+    assert alarm(understander, "I have a fever and my back hurts since yesterday") == "urgent"

@@ -20,6 +20,7 @@ import yaml
 
 from bot.content.html import html_problems, visible_length
 from bot.content.risk_model import RiskModelSpec, load_risk_model
+from bot.content.topic_model import TopicModelSpec, load_topic_model
 from bot.understanding.language import LANGUAGES, language_module
 
 ENTRY_KINDS = ("article", "clinic", "out_of_scope", "smalltalk")
@@ -363,6 +364,7 @@ class MatchingSpec:
     question_words: frozenset[str] = frozenset()
     lead_ins: frozenset[str] = frozenset()
     texts: Mapping[str, str] = field(default_factory=dict)  # partial, partial_general
+    model: TopicModelSpec | None = None  # the topic model (matching_model.tsv), if shipped
 
     def text(self, key: str, **values: str) -> str:
         """A text with {placeholders} filled; the patient's own words are escaped."""
@@ -1102,7 +1104,7 @@ def _load_request(root: Path, values: Mapping[str, str], report: _Report) -> Req
     return RequestTexts(texts, buttons, staff)
 
 
-def _load_matching(root: Path, values: Mapping[str, str], report: _Report) -> MatchingSpec:
+def _load_matching(root: Path, values: Mapping[str, str], language: str, models: bool, report: _Report) -> MatchingSpec:
     file = root / "matching.yaml"
     data = _read_mapping(file, report)
     if not _check_fields(data, {"question_words": list, "lead_ins": list, "texts": dict}, {}, report, file):
@@ -1112,13 +1114,15 @@ def _load_matching(root: Path, values: Mapping[str, str], report: _Report) -> Ma
     def words(name: str) -> frozenset[str]:
         return frozenset(word.lower() for word in _string_list(data.get(name), report, file, None, name))
 
-    return MatchingSpec(words("question_words"), words("lead_ins"), texts)
+    model = load_topic_model(root, language, report) if models else None
+    return MatchingSpec(words("question_words"), words("lead_ins"), texts, model)
 
 
-def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None, *, risk_model: bool = True) -> Knowledge:
+def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None, *, models: bool = True) -> Knowledge:
     """Load and validate every file under `root`; raise ContentError listing all problems.
 
-    `risk_model=False` leaves out `triage/model.tsv` (its trainer reads the content it replaces)."""
+    `models=False` leaves out the statistical models (`triage/model.tsv`, `matching_model.tsv`):
+    their trainers read the content they would replace."""
     root = root.resolve()
     report = _Report(root)
     settings = _load_settings(root, overrides or {}, report)
@@ -1132,10 +1136,10 @@ def load_knowledge(root: Path, overrides: Mapping[str, str] | None = None, *, ri
         for line in settings.crisis_lines
     )
     safety = _load_safety(root, values, help_lines, report)
-    triage = _load_triage(root, language.code, safety, report, risk_model)
+    triage = _load_triage(root, language.code, safety, report, models)
     selfcheck = _load_selfcheck(root, values, report)
     request = _load_request(root, values, report)
-    matching = _load_matching(root, values, report)
+    matching = _load_matching(root, values, language.code, models, report)
     if report.problems:
         raise ContentError(report.problems)
     warnings = tuple(

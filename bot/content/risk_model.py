@@ -1,37 +1,35 @@
 """Loads `knowledge/triage/model.tsv`: the weights of triage's statistical safety net.
 
-The file is generated (`python -m benchmarks.train_risk_model`) and read at start, so it is
-checked like any other content: a hand edit or a stale file comes back as one line naming the
-file, the line or field, never as a traceback or a silently weaker triage.
+The file is generated (`python -m benchmarks.train_risk_model`) and read at start, checked like
+any other content (see `bot.content.weights_file` for the format and why it is not JSON):
 
-Why a line-per-feature text file and not JSON: it is read line by line into compact arrays, so
-starting the bot costs a few MB for ~18,000 features instead of the ~40 MB a parsed JSON tree
-held (the load benchmark holds the bot to 1.5x the memory of a bare echo bot).
-
-    language  en                      head: one field a line, name TAB value(s)
+    language  en
     classes   none crisis bladder ...
     ...
-    features                          then one line per feature:
+    features
     cant pee  2.31  -1.2 0.3 2.9 ...  feature TAB gate weight TAB one weight per class
 """
 
 from __future__ import annotations
 
-import math
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+
+from bot.content.weights_file import Checked, Kind, Problems, read_field, read_model
 
 MODEL_FILE = Path("triage") / "model.tsv"
 ORDINARY_CLASS = "none"
-HEAD_FIELDS = ("language", "classes", "ask_above", "min_words", "trained_on", "gate_bias", "bias")
-FEATURES_MARK = "features"
-
-
-class Problems(Protocol):
-    def add(self, file: Path, message: str, entry: str | None = None, field: str | None = None) -> None: ...
+HEAD_FIELDS: Mapping[str, Kind] = {
+    "language": "text",
+    "classes": "names",
+    "ask_above": "share",
+    "min_words": "count",
+    "trained_on": "text",
+    "gate_bias": "number",
+    "bias": "numbers",
+}
 
 
 @dataclass(frozen=True)
@@ -61,103 +59,38 @@ def load_risk_model(
     file = root / MODEL_FILE
     if not file.exists():
         return None
-    checked = _Counted(report, file)
-    try:
-        with file.open(encoding="utf-8") as handle:
-            lines = enumerate(handle, 1)  # one count across the head and the features
-            head = _read_head(lines, checked)
-            if checked.count:
-                return None
-            classes = _classes(head, language, question_levels, checked)
-            if checked.count:
-                return None
-            rows = _read_features(lines, len(classes), checked)
-    except (OSError, UnicodeDecodeError) as error:
-        report.add(file, f"cannot be read: {error}")
+    read = read_model(
+        file,
+        HEAD_FIELDS,
+        report,
+        lambda head, checked: _classes(head, language, question_levels, checked),
+        "its gate weight",
+    )
+    if read is None:
         return None
-    if checked.count:
-        return None
+    head, classes, rows = read
     return RiskModelSpec(
         language=language,
         classes=classes,
         levels={name: question_levels[name] for name in classes if name != ORDINARY_CLASS},
-        gate_bias=head["gate_bias"][0],
+        gate_bias=head["gate_bias"],
         bias=tuple(head["bias"]),
         rows=rows,
-        ask_above=head["ask_above"][0],
-        min_words=int(head["min_words"][0]),
-        trained_on=head["trained_on"][0],
+        ask_above=head["ask_above"],
+        min_words=int(head["min_words"]),
+        trained_on=head["trained_on"],
     )
 
 
 def read_trained_on(file: Path) -> str | None:
     """The fingerprint in a model file's head, without loading the rest (for `--check`)."""
-    if not file.exists():
-        return None
-    with file.open(encoding="utf-8") as lines:
-        for line in lines:
-            name, _, value = line.rstrip("\n").partition("\t")
-            if name == "trained_on":
-                return value
-            if name == FEATURES_MARK:
-                break
-    return None
+    return read_field(file, "trained_on")
 
 
-class _Counted:
-    """Passes problems on for one file, counting them: the model is only built from a file without any."""
-
-    def __init__(self, report: Problems, file: Path) -> None:
-        self.report = report
-        self.file = file
-        self.count = 0
-
-    def add(self, message: str, field: str | None = None) -> None:
-        self.count += 1
-        self.report.add(self.file, message, None, field)
-
-
-def _read_head(lines, checked: _Counted) -> dict:
-    """The fields before the `features` line, each checked for its kind of value."""
-    head: dict = {}
-    for number, line in lines:
-        line = line.rstrip("\n")
-        if not line or line.startswith("#"):
-            continue
-        if line == FEATURES_MARK:
-            break
-        name, _, value = line.partition("\t")
-        if name not in HEAD_FIELDS:
-            checked.add(f"line {number}: unknown field", name)
-            continue
-        head[name] = value.split("\t") if name not in ("trained_on", "language") else [value]
-    else:
-        checked.add(f"no '{FEATURES_MARK}' line before the weights")
-    for name in HEAD_FIELDS:
-        if name not in head:
-            checked.add("missing", name)
-    if checked.count:
-        return head
-    for name in ("ask_above", "gate_bias", "bias", "min_words"):
-        numbers = [_number(value) for value in head[name]]
-        if any(number is None for number in numbers):
-            checked.add("must be a number" + ("s" if name == "bias" else ""), name)
-        else:
-            head[name] = numbers
-    if checked.count:
-        return head
-    if not 0 < head["ask_above"][0] <= 1 or len(head["ask_above"]) != 1:
-        checked.add("must be a number above 0 and at most 1", "ask_above")
-    minimum = head["min_words"]
-    if len(minimum) != 1 or minimum[0] != int(minimum[0]) or minimum[0] < 1:
-        checked.add("must be a whole number of at least 1", "min_words")
-    return head
-
-
-def _classes(head: dict, language: str, question_levels: Mapping[str, str], checked: _Counted) -> tuple[str, ...]:
-    if head["language"][0] != language:
-        checked.add(f"is for language '{head['language'][0]}', the content is '{language}'", "language")
-    classes = tuple(head["classes"])
+def _classes(head: dict, language: str, question_levels: Mapping[str, str], checked: Checked) -> tuple[str, ...]:
+    if head["language"] != language:
+        checked.add(f"is for language '{head['language']}', the content is '{language}'", "language")
+    classes = head["classes"]
     if ORDINARY_CLASS not in classes or len(set(classes)) != len(classes):
         checked.add(f"must name '{ORDINARY_CLASS}' once, and each class once", "classes")
     for name in classes:
@@ -167,25 +100,3 @@ def _classes(head: dict, language: str, question_levels: Mapping[str, str], chec
     if len(head["bias"]) != len(classes):
         checked.add(f"must be {len(classes)} numbers, one per class", "bias")
     return classes
-
-
-def _read_features(lines, classes: int, checked: _Counted) -> dict[str, array]:
-    """One compact array a feature (the gate weight first): about 200 bytes each in memory."""
-    rows: dict[str, array] = {}
-    for number, line in lines:
-        feature, *values = line.rstrip("\n").split("\t")
-        weights = values[1].split(" ") if len(values) == 2 else []
-        numbers = [_number(value) for value in (values[0], *weights)] if len(values) == 2 else []
-        if len(weights) != classes or any(value is None for value in numbers) or not feature:
-            checked.add(f"line {number}: needs a feature, its gate weight and {classes} class weights", "features")
-            return {}
-        rows[feature] = array("f", numbers)
-    return rows
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None

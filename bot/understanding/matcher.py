@@ -16,6 +16,11 @@ A message with no content words at all ("see you") is judged on closeness alone,
 out-of-scope entry whose own words appear in the message gets a small bonus: for "yoga while
 pregnant" it is more honest to say the article does not cover pregnancy than to talk about yoga.
 
+When the content ships a topic model (`bot.understanding.topics`), each scored entry's score is
+blended with the model's chance that the message asks for it, and a message the model reads as
+asking for something the article does not cover gets an honest "not covered" (an out-of-scope
+entry, a partial answer, or the fallback) unless the matcher's own reading is clearly sure.
+
 An inverted index picks the candidates and a cheap first score prunes them, so a knowledge base
 100 times larger stays fast. The result carries scores for logs and tests, and an outcome:
 answer when the best is good and clearly ahead, "did you mean" for a close call, else fallback.
@@ -35,13 +40,9 @@ from typing import Literal
 from rapidfuzz import fuzz, process
 
 from bot.content.loader import Entry
-from bot.understanding import focus
+from bot.understanding import focus, topics
 from bot.understanding.text import Lexicon, stem
-
-ANSWER_THRESHOLD = 52.0  # below this the best entry is only a suggestion
-SUGGEST_THRESHOLD = 42.0  # below this nothing is offered: honest fallback
-MARGIN = 5.0  # the best must lead the second by this much to be answered directly
-SHORTLIST = 24  # entries kept after the cheap first score
+from bot.understanding.topics import TopicModel
 
 WEIGHT_COVERAGE = 0.40
 WEIGHT_EXAMPLE = 0.30
@@ -61,8 +62,32 @@ SHARED_SMALLTALK = 0.75  # a word both small talk and topics use counts this muc
 NEAR_VERBATIM = 0.9  # closeness at which a short message is taken as that entry's own wording
 VERBATIM_LEAD = 0.05  # ... provided no other entry is about as close
 DECISIVE_LEAD = 0.0  # an entry's own synonyms this far ahead of a not-covered topic's still decide
-CLEAR_LEAD = 10.0  # a suggestion this far ahead of every other subject is answered
 NEIGHBOUR_SHARE = 0.75  # a same-subject runner-up this close to the best is offered as a button
+
+KNOWN_POWER = 0.5  # how strongly words the knowledge base never uses weaken the topic model
+MODEL_EXTRA_CHANCE = 0.2  # an entry the model gives this chance is scored even if the first pass missed it
+SURE_SCORE = 70.0  # the matcher's own score from which its answer stands against the model's "not covered"
+
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where the scores decide between answering, asking "did you mean" and the fallback."""
+
+    answer: float  # below this the best entry is only a suggestion
+    suggest: float  # below this nothing is offered: honest fallback
+    margin: float  # the best must lead the next subject by this much to be answered directly
+    clear_lead: float  # a suggestion this far ahead of every other subject is answered
+    shortlist: int  # entries the cheap first score keeps for full scoring
+    related: float  # a near miss offers an article entry scoring this much as the related topic
+
+
+OWN_SCORES = Thresholds(answer=52.0, suggest=42.0, margin=5.0, clear_lead=10.0, shortlist=24, related=52.0)
+# Blended with the topic model the scores spread wider: a "did you mean" costs the patient one
+# tap, the fallback a retyped question, so a modest score is rather offered than dropped. The
+# model adds the entries it favours itself, so a shorter first shortlist loses nothing (measured
+# by `python -m benchmarks.train_topic_model --cv`) and saves a third of the time of long messages.
+BLENDED_SCORES = Thresholds(answer=45.0, suggest=30.0, margin=5.0, clear_lead=10.0, shortlist=10, related=30.0)
 
 SOUND_ALIKE_MIN_LETTERS = 6  # names this long are found by their sound too: "selgel", "sell gel"
 SOUND_KEY_MIN = 4  # shorter sound keys say too little
@@ -193,8 +218,10 @@ class _Message:
 class Matcher:
     """Scores every knowledge entry against a message and decides answer / suggest / fallback."""
 
-    def __init__(self, entries: Iterable[Entry], lexicon: Lexicon) -> None:
+    def __init__(self, entries: Iterable[Entry], lexicon: Lexicon, model: TopicModel | None = None) -> None:
         self.lexicon = lexicon
+        self.model = model
+        self._own: dict[int, float] = {}  # the message being matched: each entry's own score
         self.stop_words = lexicon.language.stop_words
         self.entries: list[_IndexedEntry] = []
         for entry in entries:
@@ -249,6 +276,8 @@ class Matcher:
             for letter in group
         ) | {word[0] for word in self.sounds.values()}
         self.other_than = [number for number, indexed in enumerate(self.entries) if indexed.entry.other_than]
+        self.numbers = {indexed.entry.id: number for number, indexed in enumerate(self.entries)}
+        self.out_of_scope = frozenset(e.entry.id for e in self.entries if e.entry.kind == "out_of_scope")
         # The words small talk uses ("hi", "thanks", "bye", "bot"): the share of a message they
         # make up says whether it is small talk or a question with a greeting in front. A word
         # topics use too ("care" in "take care" and "self-care") counts half.
@@ -259,6 +288,10 @@ class Matcher:
             if indexed.entry.kind == "smalltalk"
             for word in indexed.bag
         }
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return OWN_SCORES if self.model is None else BLENDED_SCORES
 
     @staticmethod
     def vocabulary(entries: Iterable[Entry]) -> list[str]:
@@ -275,6 +308,11 @@ class Matcher:
     def _content(self, tokens: Sequence[str]) -> list[str]:
         """Stems of the meaningful words: "headaches" and "headache" are one word here."""
         return [stem(word) for word in tokens if word not in self.stop_words]
+
+    def topic_features(self, parts: Sequence[tuple[Sequence[str], float]]) -> set[str]:
+        """What the topic model reads of a message: the same words the matcher scores (the
+        method's name spelt as heard already replaced). Its trainer calls this too."""
+        return topics.features([self._sound_alikes(part) for part in parts], self.stop_words, self.idf)
 
     def match_parts(self, parts: Sequence[tuple[Sequence[str], float]]) -> MatchResult:
         """Match a message given as weighted parts (sentences): in a long story the question
@@ -338,21 +376,96 @@ class Matcher:
         for number in aside:
             coverage.pop(number, None)
         if not coverage:  # only stop words ("who are you", "ok"): the entries with the closest wording
-            nearest = process.extract(text, self.all_texts, scorer=fuzz.ratio, limit=SHORTLIST)
+            nearest = process.extract(text, self.all_texts, scorer=fuzz.ratio, limit=self.thresholds.shortlist)
             coverage = dict.fromkeys((self.text_owners[index] for _, _, index in nearest), 0.0)
         shortlist = heapq.nlargest(
-            SHORTLIST, coverage, key=lambda n: coverage[n] + SYNONYM_HIT * synonym_hits.get(n, 0)
+            self.thresholds.shortlist, coverage, key=lambda n: coverage[n] + SYNONYM_HIT * synonym_hits.get(n, 0)
         )
         scored: list[tuple[float, float, int]] = []
         for number in shortlist:
             hits = synonym_hits.get(number, 0)
             score, closeness = self.entries[number].score(message, coverage[number], hits, self.idf)
             scored.append((round(score, 1), closeness, number))
+        not_covered = 0.0
+        own = scored
+        self._own = {number: score for score, _, number in scored}
+        if self.model is not None:
+            scored, not_covered = self._blend(scored, parts, message, coverage, synonym_hits, aside)
         scored.sort(key=lambda item: -item[0])
         decided = self._decide(scored)
+        if self.model is not None and not_covered >= self.model.out_above and not self._sure(decided, own):
+            return self._not_covered(scored, named, aside)
         if decided.outcome == "answer" and decided.best is not None:
             return self._partial(decided, scored, named, synonym_hits) or decided
         return decided
+
+    def _blend(
+        self,
+        scored: list[tuple[float, float, int]],
+        parts: Sequence[tuple[Sequence[str], float]],
+        message: _Message,
+        coverage: dict[int, float],
+        synonym_hits: dict[int, float],
+        aside: set[int],
+    ) -> tuple[list[tuple[float, float, int]], float]:
+        """Each entry's score blended with the topic model's chance for it, entries the model
+        favours but the first pass missed scored too; and the model's chance that the article
+        does not answer the message. An entry the model has no class for (added after it was
+        trained) keeps its own score."""
+        assert self.model is not None
+        chances = self.model.probabilities(topics.features(parts, self.stop_words, self.idf))
+        # The model speaks only for the words it has seen: in "what is the capital of France"
+        # it reads "what" alone. The share of the question's words the knowledge base knows
+        # scales its chances, and the rest counts as not covered.
+        asked = [
+            stem(word) for words, weight in parts if weight >= 1.0 for word in words if word not in self.stop_words
+        ]
+        known = (sum(word in self.idf for word in asked) / len(asked)) ** KNOWN_POWER if asked else 1.0
+        listed = {number for _, _, number in scored}
+        for entry_id, chance in chances.items():
+            number = self.numbers.get(entry_id)
+            if chance >= MODEL_EXTRA_CHANCE and number is not None and number not in listed and number not in aside:
+                score, closeness = self.entries[number].score(
+                    message, coverage.get(number, 0.0), synonym_hits.get(number, 0), self.idf
+                )
+                scored.append((round(score, 1), closeness, number))
+        share = self.model.share
+        blended = []
+        for score, closeness, number in scored:
+            entry = self.entries[number].entry
+            chance = chances.get(entry.id)
+            if chance is not None and entry.kind == "smalltalk":
+                # as for its own score: small talk wins only as far as the message is small talk
+                chance *= message.smalltalk_share
+            mixed = score if chance is None else (1 - share) * score + share * 100 * chance * known
+            blended.append((round(mixed, 1), closeness, number))
+        return blended, 1 - known * (1 - TopicModel.not_covered(chances, self.out_of_scope))
+
+    def _sure(self, decided: MatchResult, own: Sequence[tuple[float, float, int]]) -> bool:
+        """Whether the matcher's own scores clearly answer with the entry it decided on."""
+        if decided.outcome != "answer" or decided.best is None:
+            return False
+        number = self.numbers[decided.best.entry_id]
+        return any(item[2] == number and item[0] >= SURE_SCORE for item in own)
+
+    def _not_covered(
+        self, scored: Sequence[tuple[float, float, int]], named: dict[int, str], aside: set[int]
+    ) -> MatchResult:
+        """The article does not answer the message. Its own out-of-scope entry when one fits
+        (prices, other conditions: their replies say where to ask); else a partial answer that
+        offers the related article entry; else the honest fallback."""
+        fitting = next(
+            (item for item in scored if self.entries[item[2]].entry.kind == "out_of_scope" and item[2] not in aside),
+            None,
+        )
+        if fitting is not None and fitting[0] >= self.thresholds.suggest:
+            answer = MatchResult("answer", self._candidates([fitting]))
+            return self._partial(answer, scored, named, {}) or answer
+        related = next((item for item in scored if self.entries[item[2]].entry.answers_from_article), None)
+        if related is not None and related[0] >= self.thresholds.suggest:
+            missing = next((named[number] for number in named), None)
+            return MatchResult("partial", self._candidates([related]), (), missing)
+        return MatchResult("fallback", self._candidates(scored[:3]))
 
     def _sound_alikes(self, part: tuple[Sequence[str], float]) -> tuple[Sequence[str], float]:
         """A part with words (or two words run together) the bot does not know replaced by the
@@ -430,7 +543,7 @@ class Matcher:
         if best.near_miss and chosen[2] in named:
             # "does stress cause eczema?": not covered, but stress is; offer what the article says
             related = next((item for item in scored if self.entries[item[2]].entry.answers_from_article), None)
-            if related is None or related[0] < ANSWER_THRESHOLD:
+            if related is None or related[0] < self.thresholds.related:
                 return None
             return MatchResult("partial", self._candidates([related]), (), named[chosen[2]])
         if not best.answers_from_article:
@@ -453,7 +566,8 @@ class Matcher:
 
         Neighbours on one subject ("Can stress cause back pain?" / "How stress causes pain") do
         not compete: the best is answered and the other offered as a follow-up button."""
-        if not scored or scored[0][0] < SUGGEST_THRESHOLD:
+        limits = self.thresholds
+        if not scored or scored[0][0] < limits.suggest:
             return MatchResult("fallback", self._candidates(scored[:3]))
         best_score, _, best = scored[0]
         subject = self.entries[best].subject
@@ -465,9 +579,9 @@ class Matcher:
         ):
             return self._answer(closest, scored)
         rival = next((item[0] for item in scored if self.entries[item[2]].subject != subject), 0.0)
-        if best_score >= ANSWER_THRESHOLD and best_score - rival >= MARGIN:
+        if best_score >= limits.answer and best_score - rival >= limits.margin:
             return self._answer(scored[0], scored)
-        if best_score - rival >= CLEAR_LEAD:
+        if best_score - rival >= limits.clear_lead:
             # a modest score far ahead of every other subject: asking would only repeat it
             return self._answer(scored[0], scored)
         seen: set[str] = set()
@@ -480,10 +594,16 @@ class Matcher:
 
     def _answer(self, chosen: tuple[float, float, int], scored: Sequence[tuple[float, float, int]]) -> MatchResult:
         subject = self.entries[chosen[2]].subject
+        # Neighbours are judged on the matcher's own scores: how close two entries' wording is
+        # to the message, not how sure the topic model is of the best one.
+        own = self._own or {number: score for score, _, number in scored}
+        best = own.get(chosen[2], chosen[0])
         neighbours = tuple(
             self.entries[number].entry.id
-            for score, _, number in scored
-            if number != chosen[2] and self.entries[number].subject == subject and score >= NEIGHBOUR_SHARE * chosen[0]
+            for _, _, number in scored
+            if number != chosen[2]
+            and self.entries[number].subject == subject
+            and own.get(number, 0.0) >= NEIGHBOUR_SHARE * best
         )
         ordered = [chosen, *(item for item in scored if item[2] != chosen[2])]
         return MatchResult("answer", self._candidates(ordered[:3]), neighbours[:2])

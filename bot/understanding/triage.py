@@ -463,7 +463,11 @@ class Triage:
             if not _overlaps((start, end), trigger_spans)
         )
         subjects = tuple(i for i, word in enumerate(tokens) if word in self.language.clause_subjects)
-        return _SentenceContext(tuple(triggers), terminators, subjects, self._has_kind(found, "recent"))
+        # "I'm 45 now", "in a good place now": a "now" inside an age or a recovery says nothing is
+        # happening now
+        told_over = [span for trigger, span in triggers if trigger.kind in ("resolved", "historical")]
+        recent = any(trigger.kind == "recent" and not _overlaps(span, told_over) for trigger, span in triggers)
+        return _SentenceContext(tuple(triggers), terminators, subjects, recent)
 
     def _has_kind(self, found: Mapping[int, list[Span]], kind: str) -> bool:
         return any(trigger.group.id in found for trigger in self._by_kind.get(kind, ()))
@@ -532,8 +536,13 @@ class Triage:
         # An overdose stays current even when the patient feels fine ("took all my pills, I'm
         # fine now": "fine now" reads as the past for other signs). Only one placed long ago by a
         # time ("once, at 19", "years ago") and recovered from ("well since") is not.
-        long_ago = "long_ago" in kinds and "recent" not in kinds and recovered
+        placed_long_ago = "long_ago" in kinds and "recent" not in kinds
+        long_ago = placed_long_ago and recovered
         if spec.always_current and "hypothetical" not in kinds and not long_ago:
+            if placed_long_ago and not context.recent and spec.ask:
+                # "I took too many pills once when I was 19. I'm 45 now.": long ago, but no
+                # recovery is told: one question rather than the overdose emergency reply.
+                return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=other)
             return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other)
         if other:
             if spec.history_counts:
@@ -559,11 +568,20 @@ class Triage:
             # "what does saddle anaesthesia mean?"; but "what does it mean that I can't pee since
             # this morning?" is happening now, whatever the question around it.
             return TriageResult(spec.level, spec.id, "info")
-        if not finding.strong:
+        if not finding.strong or (self._told_as_over(kinds, facts) and spec.ask is not None):
+            # A weak clue; or a sign in a message that tells a past and a recovery in other words
+            # ("Two summers ago my bottom went numb after a long ride. Never again, all fine."):
+            # most likely over, yet only the patient can tell it from "and now it is back".
             if spec.ask is None:
                 return None
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=other)
         return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other)
+
+    @staticmethod
+    def _told_as_over(kinds: set[str], facts: _MessageFacts) -> bool:
+        """The message places something in the past and tells a recovery, and nothing marks
+        this finding as happening now."""
+        return facts.historical and facts.resolved and "recent" not in kinds
 
 
 def _first_person(tokens: Sequence[str]) -> bool:

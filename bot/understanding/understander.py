@@ -15,6 +15,7 @@ from bot.understanding.language import language_module
 from bot.understanding.matcher import Matcher, MatchResult
 from bot.understanding.risk import RiskModel
 from bot.understanding.text import Lexicon
+from bot.understanding.topics import TopicModel
 from bot.understanding.triage import Triage, TriageResult
 
 
@@ -41,7 +42,8 @@ class Understander:
         self.lexicon = Lexicon(
             knowledge.language, vocabulary, keep_prefixes=self.triage.prefixes(), keep_words=self.triage.kept_words()
         )
-        self.matcher = Matcher(knowledge.entries.values(), self.lexicon)
+        model = knowledge.matching.model
+        self.matcher = Matcher(knowledge.entries.values(), self.lexicon, TopicModel(model) if model else None)
         self.question_words = knowledge.matching.question_words
         self.lead_ins = knowledge.matching.lead_ins
 
@@ -68,9 +70,14 @@ class Understander:
 
     def match(self, text: str) -> MatchResult:
         """Matching alone: for a message whose safety question the patient has answered "No"."""
+        return self.matcher.match_parts(self.parts(text))
+
+    def parts(self, text: str) -> list[focus.Part]:
+        """The message's sentences as matching weighs them: the story around the question counts
+        less (`bot.understanding.focus`). The topic model's trainer reads messages this way too."""
         pieces = focus.split(self.language.sentence_end, text)
         sentences = [self.lexicon.tokens(sentence) for sentence, _ in pieces]
-        return self._match_sentences(sentences, [mark for _, mark in pieces])
+        return focus.weigh(sentences, [mark for _, mark in pieces], self.question_words, self.lead_ins)
 
     def _match_sentences(self, sentences: list[list[str]], marks: list[str]) -> MatchResult:
         """Matching on the question part: the story around it counts less (`bot.understanding.focus`)."""

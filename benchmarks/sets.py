@@ -1,0 +1,36 @@
+"""Which evaluation sets are for development (tuned on, and what the models learn from) and
+which are held out (written blind before a round of changes, scored only by the benchmark).
+
+One list, so the trainers and the benchmark can never disagree about what is held out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# Patient questions, labelled with the entry that answers them (or out_of_scope).
+ANSWER_DEV = (
+    ("first set (dev)", HERE / "eval_set.yaml"),
+    ("dev", HERE / "understanding_dev.yaml"),
+    ("dev 2", HERE / "understanding_dev2.yaml"),
+    ("dev 3", HERE / "understanding_dev3.yaml"),
+    ("dev 4", HERE / "understanding_dev4.yaml"),
+    ("dev 5", HERE / "understanding_dev5.yaml"),
+    ("dev 6", HERE / "understanding_dev6.yaml"),
+)
+# Each written blind before a round of matcher changes; the targets judge the last one.
+ANSWER_HELD_OUT = (
+    ("held-out", HERE / "understanding_heldout.yaml"),
+    ("held-out 2", HERE / "understanding_heldout2.yaml"),
+)
+
+# Safety triage: red flags, crisis messages and messages that must not alarm.
+TRIAGE_DEV = tuple(sorted(HERE.glob("triage_dev*.yaml")))
+# Each written blind before a round of triage changes; the targets judge the last one.
+TRIAGE_HELD_OUT = (
+    ("held-out 1", HERE / "triage_heldout.yaml"),
+    ("held-out 2", HERE / "triage_heldout2.yaml"),
+    ("held-out 3", HERE / "triage_heldout3.yaml"),
+    ("held-out 4", HERE / "triage_heldout4.yaml"),
+)

@@ -1,0 +1,165 @@
+"""Reads the weight files of the statistical models: triage's safety net (`triage/model.tsv`)
+and the matcher's topic model (`matching_model.tsv`).
+
+Both are generated, line-per-feature text files, read at start and checked like any other
+content: a hand edit or a stale file comes back as one line naming the file and the field or
+line, never as a traceback or a silently weaker bot.
+
+Why a line-per-feature text file and not JSON: it is read line by line into compact arrays, so
+a model costs a few MB for thousands of features instead of the ~40 MB a parsed JSON tree held
+(the load benchmark holds the bot to 1.5x the memory of a bare echo bot).
+
+    language  en                      head: one field a line, name TAB value(s)
+    classes   none crisis bladder ...
+    ...
+    features                          then one line per feature:
+    cant pee  2.31  -1.2 0.3 2.9 ...  the feature, TAB, its weights (tabs or spaces between them)
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Literal, Protocol
+
+FEATURES_MARK = "features"
+
+# What a head field holds: free text (the language, a fingerprint), class names, one number,
+# several numbers, a share (above 0, at most 1), or a whole number of at least 1.
+Kind = Literal["text", "names", "number", "numbers", "share", "count"]
+
+
+class Problems(Protocol):
+    def add(self, file: Path, message: str, entry: str | None = None, field: str | None = None) -> None: ...
+
+
+class Checked:
+    """Passes problems on for one file, counting them: a model is only built from a file without any."""
+
+    def __init__(self, report: Problems, file: Path) -> None:
+        self.report = report
+        self.file = file
+        self.count = 0
+
+    def add(self, message: str, field: str | None = None) -> None:
+        self.count += 1
+        self.report.add(self.file, message, None, field)
+
+
+Lines = Iterator[tuple[int, str]]
+
+
+def read_head(lines: Lines, fields: Mapping[str, Kind], checked: Checked) -> dict:
+    """The fields before the `features` line, each checked for its kind of value: text fields
+    as one string, names as a tuple of strings, the others as floats (a list for `numbers`)."""
+    head: dict = {}
+    for number, line in lines:
+        line = line.rstrip("\n")
+        if not line or line.startswith("#"):
+            continue
+        if line == FEATURES_MARK:
+            break
+        name, _, value = line.partition("\t")
+        if name not in fields:
+            checked.add(f"line {number}: unknown field", name)
+            continue
+        head[name] = value
+    else:
+        checked.add(f"no '{FEATURES_MARK}' line before the weights")
+    for name in fields:
+        if name not in head:
+            checked.add("missing", name)
+    if checked.count:
+        return head
+    for name, kind in fields.items():
+        head[name] = _value(head[name], name, kind, checked)
+    return head
+
+
+def _value(text: str, name: str, kind: Kind, checked: Checked) -> object:
+    if kind == "text":
+        return text
+    values = text.split("\t")
+    if kind == "names":
+        return tuple(values)
+    numbers = [_number(value) for value in values]
+    if any(number is None for number in numbers):
+        checked.add("must be a number" + ("s" if kind == "numbers" else ""), name)
+        return None
+    if kind == "numbers":
+        return numbers
+    value = numbers[0]
+    if kind == "share" and (len(numbers) != 1 or not 0 < value <= 1):
+        checked.add("must be a number above 0 and at most 1", name)
+    elif kind == "count" and (len(numbers) != 1 or value != int(value) or value < 1):
+        checked.add("must be a whole number of at least 1", name)
+    elif len(numbers) != 1:
+        checked.add("must be one number", name)
+    return value
+
+
+def read_rows(lines: Lines, columns: int, checked: Checked, what: str) -> dict[str, array]:
+    """One compact array of `columns` weights a feature: about 200 bytes each in memory.
+    `what` names the weights a line needs, for the message about a broken one."""
+    rows: dict[str, array] = {}
+    for number, line in lines:
+        feature, _, values = line.rstrip("\n").partition("\t")
+        numbers = [_number(value) for value in values.split()]
+        if not feature or len(numbers) != columns or any(value is None for value in numbers):
+            checked.add(f"line {number}: needs a feature and {what}", FEATURES_MARK)
+            return {}
+        rows[feature] = array("f", numbers)
+    return rows
+
+
+def read_model(
+    file: Path,
+    fields: Mapping[str, Kind],
+    report: Problems,
+    classes_of: Callable[[dict, Checked], tuple[str, ...]],
+    leading: str = "",
+) -> tuple[dict, tuple[str, ...], dict[str, array]] | None:
+    """A model file's head, classes and feature rows, or None after reporting its problems.
+    `classes_of` checks the head and names the classes; each feature line holds one weight per
+    class, after the `leading` weights (for the safety net: "its gate weight")."""
+    checked = Checked(report, file)
+    try:
+        with file.open(encoding="utf-8") as handle:
+            lines = enumerate(handle, 1)  # one count across the head and the features
+            head = read_head(lines, fields, checked)
+            if checked.count:
+                return None
+            classes = classes_of(head, checked)
+            if checked.count:
+                return None
+            extra = 1 if leading else 0
+            what = f"{leading + ' and ' if leading else ''}{len(classes)} class weights"
+            rows = read_rows(lines, extra + len(classes), checked, what)
+    except (OSError, UnicodeDecodeError) as error:
+        report.add(file, f"cannot be read: {error}")
+        return None
+    return None if checked.count else (head, classes, rows)
+
+
+def read_field(file: Path, name: str) -> str | None:
+    """One text field of a model file's head, without loading the rest (for `--check`)."""
+    if not file.exists():
+        return None
+    with file.open(encoding="utf-8") as lines:
+        for line in lines:
+            field, _, value = line.rstrip("\n").partition("\t")
+            if field == name:
+                return value
+            if field == FEATURES_MARK:
+                break
+    return None
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
