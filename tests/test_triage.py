@@ -341,3 +341,16 @@ def test_asking_whether_signs_are_serious_gets_the_warning_signs(understander):
     result = rules(understander, "can fever and back pain together be serious?")
     assert result is not None and result.action == "info"
     assert alarm(understander, "I have a fever and my back hurts since yesterday") == "urgent"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm so tired of existing",
+        "Sometimes at the station platform I think about just stepping forward. Can your stress therapy help?",
+        "I threw myself down the stairs on purpose so I'd have a real injury people could see",
+    ],
+)
+def test_crisis_in_plain_words_is_a_crisis_not_a_red_flag(understander, text):
+    result = judge(understander, text)
+    assert result is not None and result.level == "crisis" and result.action in ("alarm", "ask"), result
