@@ -61,7 +61,7 @@ SEED = 1
 DIGITS = 3  # weights are stored rounded; smaller ones are dropped
 MIN_COUNT = 3  # a feature seen in fewer training messages is left out (the file and its memory shrink by half)
 MIN_WORDS = 6  # shorter messages ("Someone Else", a name typed in a form) are the rules' alone
-ASK_ABOVE = 0.6  # the gate's probability from which a message the rules left alone gets a question
+ASK_ABOVE = 0.5  # the gate's probability from which a message the rules left alone gets a question
 
 
 @dataclass(frozen=True)

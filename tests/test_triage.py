@@ -337,11 +337,6 @@ def test_old_scars_are_not_self_harm_now(understander):
     assert alarm(understander, "I cut myself again last night") == "crisis"
 
 
-def test_asking_whether_signs_are_serious_gets_the_warning_signs(understander):
-    result = rules(understander, "can fever and back pain together be serious?")
-    assert result is not None and result.action == "info"
-    assert alarm(understander, "I have a fever and my back hurts since yesterday") == "urgent"
-
 
 @pytest.mark.parametrize(
     "text",
