@@ -463,10 +463,10 @@ class Triage:
             if not _overlaps((start, end), trigger_spans)
         )
         subjects = tuple(i for i, word in enumerate(tokens) if word in self.language.clause_subjects)
-        # "I'm 45 now", "in a good place now": a "now" inside an age or a recovery says nothing is
-        # happening now
-        told_over = [span for trigger, span in triggers if trigger.kind in ("resolved", "historical")]
-        recent = any(trigger.kind == "recent" and not _overlaps(span, told_over) for trigger, span in triggers)
+        # "I'm 45 now" (an age, a pseudo-trigger), "in a good place now" (a recovery): a "now" inside
+        # them says nothing is happening now. A time ("since last month") still does.
+        recovery = [span for trigger, span in triggers if trigger.kind == "resolved"]
+        recent = any(trigger.kind == "recent" and not _overlaps(span, recovery) for trigger, span in triggers)
         return _SentenceContext(tuple(triggers), terminators, subjects, recent)
 
     def _has_kind(self, found: Mapping[int, list[Span]], kind: str) -> bool:
