@@ -32,7 +32,7 @@ from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 
-OUR_APP = Path(__file__).resolve().parent.parent / "bot" / "telegram_app.py"
+OUR_APP = Path(__file__).resolve().parent.parent / "bot" / "channels" / "telegram" / "adapter.py"
 DEFAULT_POOL_SIZE = 64
 
 

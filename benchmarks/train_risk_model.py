@@ -5,7 +5,7 @@
     python -m benchmarks.train_risk_model --check  # is the model trained on today's sets?
 
 What it learns from: the triage development sets (`triage_dev*.yaml`: red flags, crisis messages,
-and messages that must not alarm), the development sets of patient questions and the knowledge
+and messages that must not alarm), the first three development sets of patient questions and the knowledge
 base's own questions (ordinary messages). The held-out sets (`*heldout*.yaml`) are never read.
 
 The model is multinomial logistic regression over `bot.understanding.risk.features`, fitted with
@@ -35,6 +35,12 @@ from bot.understanding.understander import Understander
 
 HERE = Path(__file__).resolve().parent
 KNOWLEDGE = HERE.parent / "knowledge"
+
+# The patient-question sets the net learns "ordinary" from: the first three answer sets only.
+# With the four later ones (1,462 messages dense with long stories about back pain and stress) it
+# asked less on long messages with a sign buried in them: on two fresh triage sets crisis recall
+# fell from 98.9 to 96.7 % and from 100 to 98.9 %, with no fewer false alarms.
+ORDINARY_SETS = ANSWER_DEV[:3]
 
 # Which safety question fits each red-flag category of the evaluation sets.
 CATEGORY_QUESTION = {
@@ -88,7 +94,7 @@ def load_examples(knowledge: Knowledge) -> list[Example]:
         for item in yaml.safe_load(path.read_text(encoding="utf-8")):
             group = str(item.get("category") or item.get("context"))
             examples.append(Example(str(item["text"]), label_of(item), path.name, str(item["expect"]), group))
-    for _, path in ANSWER_DEV:
+    for _, path in ORDINARY_SETS:
         for item in yaml.safe_load(path.read_text(encoding="utf-8")):
             examples.append(Example(str(item["text"]), ORDINARY_CLASS, path.name, "none", "patient_question"))
     for entry in sorted(knowledge.entries.values(), key=lambda entry: entry.id):

@@ -22,3 +22,12 @@ def test_quick_load_run_loses_and_duplicates_nothing() -> None:
     for received in table_row(output, "replies received / expected")[:2]:
         got, expected = (int(n) for n in received.split(" / "))
         assert got == expected > 0, output
+
+
+def test_the_echo_bot_copies_the_settings_of_our_adapter() -> None:
+    """The comparison is only fair if the echo bot reads our adapter's real settings: a moved
+    module once made it silently fall back to defaults and report 'no rate limiter' for ours."""
+    from benchmarks.echo_bot import OUR_APP, our_uses_rate_limiter
+
+    assert OUR_APP.exists(), OUR_APP
+    assert our_uses_rate_limiter()
