@@ -273,6 +273,20 @@ def _share(counts: Counter[str], kind: str, what: str = "asked") -> str:
     return f"{100 * counts[f'{kind}_{what}'] / counts[kind]:.1f} %" if counts[kind] else "-"
 
 
+def check_report(target: Path, shipped: str | None, today: str, trainer: str, current: bool = True) -> int:
+    """`--check` of a trainer: 0 when the shipped model file was trained on today's sets (and,
+    with `current`, on anything else it depends on), else 1 with the command that retrains it."""
+    name = target.relative_to(HERE.parent)
+    if shipped == today and current:
+        print(f"{name} is trained on today's sets ({today})")
+        return 0
+    print(
+        f"{name} was trained on other sets or content ({shipped}, today {today}): run `python -m {trainer}`",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cv", action="store_true", help="leave-one-set-out figures; writes nothing")
@@ -283,16 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     trained_on = fingerprint(examples)
     target = KNOWLEDGE / MODEL_FILE
     if args.check:
-        shipped = read_trained_on(target)
-        if shipped == trained_on:
-            print(f"{target.relative_to(HERE.parent)} is trained on today's sets ({trained_on})")
-            return 0
-        print(
-            f"{target.relative_to(HERE.parent)} was trained on other sets ({shipped}, today {trained_on}): "
-            "run `python -m benchmarks.train_risk_model`",
-            file=sys.stderr,
-        )
-        return 1
+        return check_report(target, read_trained_on(target), trained_on, "benchmarks.train_risk_model")
     understander = Understander(knowledge)
     if args.cv:
         print("\n".join(cross_validate(understander, examples)))

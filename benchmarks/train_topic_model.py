@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import sys
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -30,7 +29,7 @@ import yaml
 
 from benchmarks import understanding as bench
 from benchmarks.sets import ANSWER_DEV
-from benchmarks.train_risk_model import DIGITS, train, weight_text
+from benchmarks.train_risk_model import DIGITS, check_report, train, weight_text
 from bot.content.loader import Knowledge, load_knowledge
 from bot.content.topic_model import MODEL_FILE, OUT_OF_SCOPE_CLASS, TopicModelSpec, read_trained_on
 from bot.content.weights_file import read_field
@@ -198,17 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     trained_on = fingerprint(examples)
     target = KNOWLEDGE / MODEL_FILE
     if args.check:
-        shipped = read_trained_on(target)
-        classes = read_field(target, "classes")
-        if shipped == trained_on and classes == "\t".join(classes_of(knowledge)):
-            print(f"{target.relative_to(HERE.parent)} is trained on today's sets ({trained_on})")
-            return 0
-        print(
-            f"{target.relative_to(HERE.parent)} was trained on other sets or entries ({shipped}, today {trained_on}): "
-            "run `python -m benchmarks.train_topic_model`",
-            file=sys.stderr,
-        )
-        return 1
+        entries = read_field(target, "classes") == "\t".join(classes_of(knowledge))
+        return check_report(target, read_trained_on(target), trained_on, "benchmarks.train_topic_model", entries)
     if args.cv:
         settings = [tuple(float(x) for x in pair.split("/")) for pair in args.settings.split(",")]
         print("\n".join(cross_validate(knowledge, examples, settings)))  # type: ignore[arg-type]

@@ -179,3 +179,10 @@ def broken_content_problems(tmp_path: Path, file: Path, change) -> list[str]:
     except ContentError as error:
         return error.problems
     raise AssertionError(f"{file} was broken, yet the knowledge base loaded")
+
+
+def assert_broken_last_line_is_named(tmp_path: Path, file: Path) -> None:
+    """A model file whose last feature line is broken is reported by that line's number."""
+    problems = broken_content_problems(tmp_path, file, lambda lines: [*lines[:-1], "wee\tnot-a-number"])
+    total = len((KNOWLEDGE_DIR / file).read_text(encoding="utf-8").splitlines())
+    assert any(f"line {total}: needs a feature" in line for line in problems), problems

@@ -17,7 +17,7 @@ from bot.content.topic_model import MODEL_FILE, OUT_OF_SCOPE_CLASS, TopicModelSp
 from bot.understanding.text import stem
 from bot.understanding.topics import TopicModel, features
 from bot.understanding.understander import Understander
-from tests.conftest import KNOWLEDGE_DIR, ROOT, broken_content_problems
+from tests.conftest import KNOWLEDGE_DIR, ROOT, assert_broken_last_line_is_named, broken_content_problems
 
 STOP = frozenset({"the", "is", "a", "my", "i", "are", "you", "who"})
 
@@ -181,9 +181,7 @@ def test_a_broken_model_file_is_named_by_file_and_field(tmp_path: Path, change, 
 
 
 def test_a_broken_feature_line_is_named_by_its_line_number(tmp_path: Path) -> None:
-    problems = _problems(tmp_path, lambda lines: [*lines[:-1], "wee\tnot-a-number"])
-    total = len((KNOWLEDGE_DIR / MODEL_FILE).read_text(encoding="utf-8").splitlines())
-    assert any(f"line {total}: needs a feature" in line for line in problems), problems
+    assert_broken_last_line_is_named(tmp_path, MODEL_FILE)
 
 
 def test_without_a_model_file_the_matcher_runs_on_its_own_scores(tmp_path: Path) -> None:
