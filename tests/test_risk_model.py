@@ -4,8 +4,6 @@ rules' result, how its file is checked, and that the shipped one is current."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from array import array
 from pathlib import Path
 
@@ -17,7 +15,13 @@ from bot.core.dialogue import Dialogue
 from bot.understanding.risk import RiskModel, features
 from bot.understanding.triage import TriageResult
 from bot.understanding.understander import Understander
-from tests.conftest import KNOWLEDGE_DIR, ROOT, Chat, assert_broken_last_line_is_named, broken_content_problems
+from tests.conftest import (
+    KNOWLEDGE_DIR,
+    Chat,
+    assert_broken_last_line_is_named,
+    broken_content_problems,
+    run_module,
+)
 
 # --------------------------------------------------------------------------- features
 
@@ -101,14 +105,7 @@ def test_the_shipped_model_is_loaded_and_in_the_contents_language(knowledge: Kno
 
 
 def test_the_shipped_model_is_trained_on_todays_development_sets() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.train_risk_model", "--check"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_module("benchmarks.train_risk_model", "--check", timeout=120)
     assert done.returncode == 0, done.stderr
 
 

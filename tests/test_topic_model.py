@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
-import sys
 from array import array
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from bot.content.topic_model import MODEL_FILE, OUT_OF_SCOPE_CLASS, TopicModelSp
 from bot.understanding.text import stem
 from bot.understanding.topics import TopicModel, features
 from bot.understanding.understander import Understander
-from tests.conftest import KNOWLEDGE_DIR, ROOT, assert_broken_last_line_is_named, broken_content_problems
+from tests.conftest import KNOWLEDGE_DIR, assert_broken_last_line_is_named, broken_content_problems, run_module
 
 STOP = frozenset({"the", "is", "a", "my", "i", "are", "you", "who"})
 
@@ -141,14 +139,7 @@ def test_an_entry_the_model_has_no_class_for_keeps_its_own_score(knowledge: Know
 
 
 def test_the_shipped_model_is_trained_on_todays_sets_and_entries() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.train_topic_model", "--check"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_module("benchmarks.train_topic_model", "--check", timeout=120)
     assert done.returncode == 0, done.stderr
 
 
