@@ -33,4 +33,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 2", HERE / "triage_heldout2.yaml"),
     ("held-out 3", HERE / "triage_heldout3.yaml"),
     ("held-out 4", HERE / "triage_heldout4.yaml"),
+    ("held-out 5", HERE / "triage_heldout5.yaml"),
 )
