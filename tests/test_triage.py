@@ -194,6 +194,45 @@ def test_hypotheticals_get_the_warning_signs_not_an_alarm(understander, text):
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "can a high temperature together with back pain be serious?",
+        "is losing weight with a backache something to worry about",
+        "So, does a tearing pain going through to the back mean the aorta?",
+    ],
+)
+def test_a_question_about_a_sign_gets_the_warning_signs(understander, text):
+    """A question that opens its sentence and names nobody: nobody's sign."""
+    result = rules(understander, text)
+    assert result is not None and result.action == "info", result
+
+
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        # The same question after a story of one's own may be the patient's sign: ask.
+        ("I lifted a heavy box on Monday. Is a high temperature with back pain serious?", "ask"),
+        # A person or a time of now in the question: somebody's sign, as usual.
+        ("is a high temperature with my back pain serious?", "alarm"),
+        ("is a high temperature with back pain since yesterday serious?", "alarm"),
+        ("can he have a high temperature with back pain like this?", "alarm"),
+        # Not opening the sentence: a description, then a question about it.
+        ("high temperature and back pain, can that be serious?", "alarm"),
+        # A request, not a question about a sign.
+        ("can you help, high temperature and back pain", "alarm"),
+    ],
+)
+def test_a_question_about_a_sign_is_only_general_when_it_names_nobody(understander, text, action):
+    result = rules(understander, text)
+    assert result is not None and result.action == action and result.level == "urgent", result
+
+
+def test_a_general_question_with_crisis_words_asks_rather_than_informs(understander):
+    result = rules(understander, "is it normal to think about suicide with chronic pain?")
+    assert result is not None and result.level == "crisis" and result.action in ("ask", "alarm"), result
+
+
+@pytest.mark.parametrize(
     ("text", "level"),
     [
         ("my husband can't move his legs since this morning", "emergency"),

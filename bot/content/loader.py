@@ -264,6 +264,7 @@ class ContextRule:
     max_scope: int
     crosses: tuple[str, ...] = ()  # terminators this kind's scope runs through ("fever, but fine now")
     concepts: tuple[str, ...] = ()  # only these concepts (empty: all of the levels)
+    opens: bool = False  # the cue counts only where it opens its sentence ("is numbness serious?")
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,7 @@ class TriageSpec:
     buttons: Mapping[str, str]  # yes, no
     texts: Mapping[str, str]  # after_no, info, crisis_info
     model: RiskModelSpec | None = None  # the statistical safety net (triage/model.tsv), if shipped
+    lead_ins: tuple[str, ...] = ()  # words that may stand before a sentence's opening ("so, is...")
 
 
 @dataclass(frozen=True)
@@ -873,6 +875,8 @@ CONTEXT_KINDS = (
     "long_ago",
     "hypothetical",
     "asked_about",
+    "general_question",
+    "answer_no",
     "other_person",
     "family",
     "their_past",
@@ -995,7 +999,7 @@ def _load_triage(
     data = _read_mapping(file, report)
     context: list[ContextRule] = []
     fields = {"context": list, "terminators": list, "pseudo_triggers": list, "idioms": list}
-    if _check_fields(data, fields, {}, report, file):
+    if _check_fields(data, fields, {"lead_ins": list}, report, file):
         for index, raw in enumerate(data["context"]):
             where = f"context[{index}]"
             optional = {
@@ -1007,6 +1011,7 @@ def _load_triage(
                 "note": str,
                 "crosses": list,
                 "concepts": list,
+                "opens": bool,
             }
             if not _check_fields(raw, {"kind": str}, optional, report, file, where):
                 continue
@@ -1031,6 +1036,7 @@ def _load_triage(
                     int(raw.get("max_scope", 12)),
                     tuple(word.lower() for word in _string_list(raw.get("crosses"), report, file, where, "crosses")),
                     _string_list(raw.get("concepts"), report, file, where, "concepts"),
+                    bool(raw.get("opens", False)),
                 )
             )
     known = {concept.id for concept in concepts}
@@ -1039,7 +1045,7 @@ def _load_triage(
             report.add(file, f"names no concept of triage/concepts.yaml: '{unknown}'", f"context[{index}]", "concepts")
     phrase_lists = {
         name: tuple(p.lower() for p in _string_list(data.get(name), report, file, None, name))
-        for name in ("terminators", "pseudo_triggers", "idioms")
+        for name in ("terminators", "pseudo_triggers", "idioms", "lead_ins")
     }
     levels = {key: question.level for key, question in questions.items()}
     model = load_risk_model(root, language, levels, report) if risk_model else None
@@ -1055,6 +1061,7 @@ def _load_triage(
         buttons,
         texts,
         model,
+        phrase_lists["lead_ins"],
     )
 
 

@@ -277,6 +277,7 @@ class _Trigger:
     max_scope: int
     crosses: frozenset[str]  # terminators the scope runs through
     concepts: frozenset[str]  # the concepts it applies to (empty: all)
+    opens: bool = False  # counts only where it opens the sentence
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,7 @@ class _MessageFacts:
     disclaimed: bool  # "I don't have any of that": a question about a sign, not the sign
     crisis_disclaimed: bool  # "I'm not suicidal, it's just a saying": ask rather than assume
     historical: bool = False  # a past is told somewhere ("That was two years ago.")
+    personal: bool = False  # someone's own story is told somewhere ("I", "my", "he")
 
 
 # Kinds whose scope a new subject ends: "no fever and I can't pee", "my wife says I..."; the
@@ -328,6 +330,7 @@ class Triage:
         self.terminators = index.add(spec.terminators)
         self.pseudo = index.add(spec.pseudo_triggers)
         self.idioms = index.add(spec.idioms)
+        self.lead_ins = frozenset(spec.lead_ins)
         self._across = tuple(concept for concept in self.concepts if concept.spec.across_sentences)
         # Each pattern, filed under its first group: a sentence only tries the patterns that can start.
         self._by_first_group: dict[int, list[tuple[int, _Concept, _Pattern, frozenset[int]]]] = {}
@@ -395,15 +398,23 @@ class Triage:
             disclaimed=any(self._has_kind(found, "disclaimer") for found in scans),
             crisis_disclaimed=any(self._has_kind(found, "crisis_disclaimer") for found in scans),
             historical=any(self._has_kind(found, "historical") for found in scans),
+            personal=any(_personal(tokens) for tokens in sentences),
         )
+        # "Fever? No. Numb? No.": a sentence that is only a "no" answers the one before it.
+        answered_no = [self._only(found, tokens, "answer_no") for tokens, found in zip(sentences, scans, strict=True)]
         results: list[TriageResult] = []
-        for tokens, found, other in zip(sentences, scans, about_other, strict=True):
-            results.extend(self._assess_sentence(tokens, found, self.concepts, other, facts))
+        for number, (tokens, found, other) in enumerate(zip(sentences, scans, about_other, strict=True)):
+            answered = number + 1 < len(sentences) and answered_no[number + 1]
+            results.extend(self._assess_sentence(tokens, found, self.concepts, other, facts, answered=answered))
         # Some concepts join clues across sentences: "I'm 78. The pain started last week."
         if len(sentences) > 1 and self._across:
             joined = [word for tokens in sentences for word in tokens]
             found = self._index.scan(joined)
-            results.extend(self._assess_sentence(joined, found, self._across, False, facts))
+            bounds, start = [], 0
+            for tokens in sentences:
+                bounds.append((start, start + len(tokens)))
+                start += len(tokens)
+            results.extend(self._assess_sentence(joined, found, self._across, False, facts, bounds))
         if not results:
             return None
         return min(results, key=_seriousness)
@@ -415,12 +426,17 @@ class Triage:
         concepts: Iterable[_Concept],
         someone_else: bool,
         facts: _MessageFacts,
+        sentence_bounds: Sequence[Span] = (),
+        answered: bool = False,
     ) -> list[TriageResult]:
         findings = self._findings(found, concepts)
+        if sentence_bounds:
+            # Clues joined across sentences: a finding within one sentence was judged there.
+            findings = [f for f in findings if not any(a <= f.span[0] and f.span[1] <= b for a, b in sentence_bounds)]
         if not findings:
             return []
         context = self._context(tokens, found)
-        judged = (self._judge(finding, tokens, context, someone_else, facts) for finding in findings)
+        judged = (self._judge(finding, tokens, context, someone_else, facts, answered) for finding in findings)
         return [result for result in judged if result is not None]
 
     # ------------------------------------------------------------------ findings
@@ -450,11 +466,12 @@ class Triage:
 
     def _context(self, tokens: Sequence[str], found: Mapping[int, list[Span]]) -> _SentenceContext:
         pseudo = found.get(self.pseudo.id, ())
+        opening = next((i for i, word in enumerate(tokens) if word not in self.lead_ins), len(tokens))
         triggers = [
             (trigger, span)
             for trigger in self.triggers
             for span in found.get(trigger.group.id, ())
-            if not _overlaps(span, pseudo)
+            if not _overlaps(span, pseudo) and (not trigger.opens or span[0] == opening)
         ]
         trigger_spans = [span for _, span in triggers]
         terminators = tuple(
@@ -468,6 +485,10 @@ class Triage:
         recovery = [span for trigger, span in triggers if trigger.kind == "resolved"]
         recent = any(trigger.kind == "recent" and not _overlaps(span, recovery) for trigger, span in triggers)
         return _SentenceContext(tuple(triggers), terminators, subjects, recent)
+
+    def _only(self, found: Mapping[int, list[Span]], tokens: Sequence[str], kind: str) -> bool:
+        """Whether the sentence is nothing but one cue of `kind` ("No.")."""
+        return any((0, len(tokens)) in found.get(trigger.group.id, ()) for trigger in self._by_kind.get(kind, ()))
 
     def _has_kind(self, found: Mapping[int, list[Span]], kind: str) -> bool:
         return any(trigger.group.id in found for trigger in self._by_kind.get(kind, ()))
@@ -514,9 +535,41 @@ class Triage:
         context: _SentenceContext,
         someone_else: bool,
         facts: _MessageFacts,
+        answered_no: bool = False,
+    ) -> TriageResult | None:
+        """`answered_no`: the next sentence is only "No" ("Fever? No."): no alarm, but a crisis
+        word is still worth its safety question."""
+        kinds = self._kinds(finding, context)
+        result = self._judge_kinds(finding, kinds, tokens, context, someone_else, facts)
+        if result is None or result.action == "info":
+            return result
+        spec = finding.concept.spec
+        if answered_no:
+            crisis_question = spec.level == "crisis" and spec.ask
+            return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if crisis_question else None
+        if not result.alarms or result.about_other:
+            return result
+        if "general_question" in kinds and "recent" not in kinds and not _personal(tokens):
+            # "Can fever and back pain together be serious?": a question about a sign, nobody's
+            # sign. Alone, it gets the warning signs; after a story of one's own ("I hurt my back
+            # on Monday. Is it normal not to be able to pee?") it may be the patient's, so ask.
+            # A crisis word is always worth the question.
+            if spec.level != "crisis" and not facts.personal:
+                return TriageResult(spec.level, spec.id, "info")
+            if spec.ask:
+                return TriageResult(spec.level, spec.id, "ask", question=spec.ask)
+        return result
+
+    def _judge_kinds(
+        self,
+        finding: _Finding,
+        kinds: set[str],
+        tokens: Sequence[str],
+        context: _SentenceContext,
+        someone_else: bool,
+        facts: _MessageFacts,
     ) -> TriageResult | None:
         spec = finding.concept.spec
-        kinds = self._kinds(finding, context)
         if spec.info_only:
             return None if kinds & _DROP_KINDS else TriageResult(spec.level, spec.id, "info")
         if spec.only_negated:
@@ -588,8 +641,14 @@ def _first_person(tokens: Sequence[str]) -> bool:
     return any(word in _FIRST_PERSON for word in tokens)
 
 
+def _personal(tokens: Sequence[str]) -> bool:
+    """Whether a sentence is about someone: "I", "my", "we", "he", "her"."""
+    return any(word in _PERSONAL for word in tokens)
+
+
 _FIRST_PERSON = frozenset({"i", "im", "ive", "id", "me", "myself"})
 _THIRD_PERSON = frozenset({"he", "she", "his", "her", "him", "hes", "shes", "they", "their", "them"})
+_PERSONAL = _FIRST_PERSON | _THIRD_PERSON | {"my", "mine", "we", "our", "us", "ill", "himself", "herself"}
 
 
 _ACTION_ORDER = {"alarm": 0, "ask": 1, "info": 2}
@@ -623,7 +682,8 @@ def _compile_triggers(rules: Iterable[ContextRule], language: LanguageModule, in
         crosses, concepts = frozenset(rule.crosses), frozenset(rule.concepts)
         for phrases, after in ((rule.cues, default_after), (rule.before, False), (rule.after, True)):
             if phrases:
-                yield _Trigger(rule.kind, index.add(phrases), after, levels, rule.max_scope, crosses, concepts)
+                group = index.add(phrases)
+                yield _Trigger(rule.kind, group, after, levels, rule.max_scope, crosses, concepts, rule.opens)
 
 
 def _overlaps(span: Span, others: Iterable[Span]) -> bool:
