@@ -11,6 +11,7 @@ import pytest
 
 from bot.content.loader import Knowledge, load_knowledge
 from bot.content.risk_model import MODEL_FILE, RiskModelSpec
+from bot.content.weights_file import Checked, WeightTable, read_rows
 from bot.core.dialogue import Dialogue
 from bot.understanding.risk import RiskModel, features
 from bot.understanding.triage import TriageResult
@@ -95,6 +96,31 @@ def test_information_the_rules_give_becomes_a_question_when_the_model_reads_a_cr
 
 
 # --------------------------------------------------------------------------- the shipped model
+
+
+def test_the_shipped_model_is_packed_and_reads_as_its_file_says(knowledge: Knowledge) -> None:
+    """Rows live in one shared array (memory), yet each reads back exactly as its file line."""
+    model = knowledge.triage.model
+    assert model is not None and isinstance(model.rows, WeightTable)
+    width = len(model.classes) + 1
+    lines = (KNOWLEDGE_DIR / MODEL_FILE).read_text(encoding="utf-8").split("\nfeatures\n", 1)[1].splitlines()
+    for line in lines[:: max(1, len(lines) // 50)]:
+        feature, _, text = line.partition("\t")
+        expected = array("f", map(float, text.split()))
+        assert len(expected) == width and list(model.rows[feature]) == list(expected), feature
+    assert "no such feature" not in model.rows and len(model.rows) == len(lines)
+
+
+def test_a_repeated_feature_line_reads_as_its_last_line(tmp_path: Path) -> None:
+    lines = enumerate(["a\t1 2\n", "b\t3 4\n", "a\t5 6\n"], 1)
+    checked = Checked(_Report(), tmp_path / "model.tsv")
+    table = read_rows(lines, 2, checked, "2 weights")
+    assert {feature: list(row) for feature, row in table.items()} == {"a": [5.0, 6.0], "b": [3.0, 4.0]}
+
+
+class _Report:
+    def add(self, file: Path, message: str, entry: str | None = None, field: str | None = None) -> None:
+        raise AssertionError(message)
 
 
 def test_the_shipped_model_is_loaded_and_in_the_contents_language(knowledge: Knowledge) -> None:

@@ -151,6 +151,16 @@ def test_a_context_rule_naming_no_concept_is_refused(copy: Path) -> None:
     assert_problem(problems_of(copy), "knowledge/triage/context.yaml", "no_such")
 
 
+def test_a_context_rule_whose_opens_is_not_true_or_false_is_refused(copy: Path) -> None:
+    edit(copy, "triage/context.yaml", lambda data: data["context"][0].update(opens="at the start"))
+    assert_problem(problems_of(copy), "knowledge/triage/context.yaml", "context[0]", "field 'opens'")
+
+
+def test_lead_ins_that_are_not_a_list_of_words_are_refused(copy: Path) -> None:
+    edit(copy, "triage/context.yaml", lambda data: data.update(lead_ins="so, and"))
+    assert_problem(problems_of(copy), "knowledge/triage/context.yaml", "field 'lead_ins'")
+
+
 def test_a_question_at_an_unknown_level_is_refused(copy: Path) -> None:
     edit(copy, "safety.yaml", lambda data: data["questions"]["bladder"].update(level="soon"))
     assert_problem(problems_of(copy), "knowledge/safety.yaml", "entry 'bladder'", "field 'level'")

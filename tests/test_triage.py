@@ -227,6 +227,26 @@ def test_a_question_about_a_sign_is_only_general_when_it_names_nobody(understand
     assert result is not None and result.action == action and result.level == "urgent", result
 
 
+def test_a_described_sign_stays_an_alarm_when_the_patient_asks_if_it_is_serious(understander):
+    assert alarm(understander, "my groin is numb, is this an emergency?") == "emergency"
+    assert alarm(understander, "I can't pee, is it serious?") == "emergency"
+
+
+def test_a_checklist_answered_no_raises_nothing_but_a_crisis_word_still_asks(understander):
+    assert rules(understander, "Fever? No. Night sweats? Nope. Just a stiff back, when are you open?") is None
+    result = rules(understander, "Thoughts of suicide? No. Just the back.")
+    assert result is not None and result.action == "ask" and result.level == "crisis", result
+    # Only a sentence that is nothing but "no" answers: "no idea why" does not.
+    assert alarm(understander, "Since this morning I can't pee. No idea why.") == "emergency"
+
+
+def test_clues_joined_across_sentences_do_not_undo_a_question_about_a_sign(understander):
+    """Findings within one sentence are judged there, not again over the joined message."""
+    text = "is night pain a bad sign in back pain generally? my physio mentioned it in passing"
+    result = rules(understander, text)
+    assert result is not None and result.action != "alarm", result
+
+
 def test_a_general_question_with_crisis_words_asks_rather_than_informs(understander):
     result = rules(understander, "is it normal to think about suicide with chronic pain?")
     assert result is not None and result.level == "crisis" and result.action in ("ask", "alarm"), result

@@ -12,12 +12,11 @@ any other content (see `bot.content.weights_file` for the format and why it is n
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.content.weights_file import Checked, Kind, Problems, read_field, read_model
+from bot.content.weights_file import Checked, Kind, Problems, Row, read_field, read_model
 
 MODEL_FILE = Path("triage") / "model.tsv"
 ORDINARY_CLASS = "none"
@@ -46,7 +45,7 @@ class RiskModelSpec:
     levels: Mapping[str, str]
     gate_bias: float
     bias: tuple[float, ...]
-    rows: Mapping[str, array]  # feature -> array('f'): the gate weight, then one weight per class
+    rows: Mapping[str, Row]  # feature -> its weights (the gate weight, then one weight per class), packed: WeightTable
     ask_above: float
     min_words: int  # shorter messages are left to the rules: too few words to read a description
     trained_on: str  # a fingerprint of the labelled messages it was trained on
