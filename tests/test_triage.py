@@ -247,6 +247,18 @@ def test_clues_joined_across_sentences_do_not_undo_a_question_about_a_sign(under
     assert result is not None and result.action != "alarm", result
 
 
+def test_words_with_combining_vowel_signs_stay_whole(understander):
+    """Devanagari vowel signs are combining marks: "मर्न" is one word, so the phrase is found."""
+    assert alarm(understander, "म मर्न चाहन्छु, ढाड दुखाइ सहन सक्दिन।") == "crisis"
+
+
+def test_someone_elses_overdose_in_the_past_raises_nothing_but_now_still_alarms(understander):
+    text = "a colleague overdosed last year, it shook everyone. booking massages for the team"
+    assert rules(understander, text) is None
+    result = rules(understander, "my son overdosed last night")
+    assert result is not None and result.action == "alarm" and result.level == "crisis" and result.about_other
+
+
 def test_a_general_question_with_crisis_words_asks_rather_than_informs(understander):
     result = rules(understander, "is it normal to think about suicide with chronic pain?")
     assert result is not None and result.level == "crisis" and result.action in ("ask", "alarm"), result

@@ -20,7 +20,28 @@ from rapidfuzz.distance import OSA
 from bot.content.loader import Language
 
 _APOSTROPHES = re.compile(r"['’‘`´]")
-_NON_WORD = re.compile(r"[^\w*]+|_")
+
+
+def _combining_marks() -> str:
+    """Ranges of the combining marks `\\w` leaves out: the vowel signs of Devanagari, Thai,
+    Bengali... ("मर्न" is one word, not "मर" + "न"), so triage can read those languages' words."""
+    word = re.compile(r"\w")
+    marks = [
+        code
+        for code in range(0x300, 0x20000)
+        if unicodedata.category(chr(code)).startswith("M") and not word.match(chr(code))
+    ]
+    ranges, start = [], None
+    for index, code in enumerate(marks):
+        if start is None:
+            start = code
+        if index + 1 == len(marks) or marks[index + 1] != code + 1:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(code))}" if code != start else re.escape(chr(code)))
+            start = None
+    return "".join(ranges)
+
+
+_NON_WORD = re.compile(rf"[^\w*{_combining_marks()}]+|_")
 _NUMBER_UNIT = re.compile(r"(?<=\d)(?=[^\W\d])|(?<=[^\W\d])(?=\d)")  # "8kg" -> "8 kg"
 MIN_CORRECTABLE_LENGTH = 4
 LONG_WORD_LENGTH = 8

@@ -591,6 +591,8 @@ class Triage:
         # time ("once, at 19", "years ago") and recovered from ("well since") is not.
         placed_long_ago = "long_ago" in kinds and "recent" not in kinds
         long_ago = placed_long_ago and recovered
+        if spec.always_current and other and "their_past" in kinds and not context.recent:
+            return None  # "a colleague overdosed last year": someone else's past, nothing now
         if spec.always_current and "hypothetical" not in kinds and not long_ago:
             if placed_long_ago and not context.recent and spec.ask:
                 # "I took too many pills once when I was 19. I'm 45 now.": long ago, but no
