@@ -263,3 +263,16 @@ def test_polite_who_are_you(understander, text):
 @pytest.mark.parametrize("word", ["imbalance", "unrelated", "impossible", "factor", "reaction"])
 def test_real_words_are_not_corrected_into_other_words(understander, word):
     assert understander.lexicon.tokens(word) == [word]
+
+
+@pytest.mark.parametrize("word", ["heroine", "bloody", "aspiring", "biological", "accidental"])
+def test_real_words_are_not_corrected_into_alarm_words(understander, word):
+    """A real word that is one slip from a red-flag word stays itself: no fright from a typo fix."""
+    assert understander.lexicon.tokens(word) == [word]
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("shiverring", "shivering"), ("numbnes", "numbness"), ("feaver", "fever"), ("hurst", "hurts")]
+)
+def test_misspelt_alarm_words_are_still_corrected(understander, typed, meant):
+    assert understander.lexicon.tokens(typed) == [meant]

@@ -259,6 +259,33 @@ def test_someone_elses_overdose_in_the_past_raises_nothing_but_now_still_alarms(
     assert result is not None and result.action == "alarm" and result.level == "crisis" and result.about_other
 
 
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        # "someone" names nobody: a general question, and a crisis word gets the question.
+        ("how can you tell if someone with back pain is suicidal?", "ask"),
+        # A particular person, named in the sentence or the one before: their sign, as usual.
+        ("is it serious that mum can't pee?", "alarm"),
+        ("My dad is 80. Is it serious that he can't pee since this morning?", "alarm"),
+    ],
+)
+def test_a_general_question_about_someone_names_nobody(understander, text, action):
+    result = rules(understander, text)
+    assert result is not None and result.action == action, result
+
+
+def test_a_now_inside_an_age_does_not_end_the_scope_of_a_recovery(understander):
+    """"(I'm 45 now)" is an age, not a terminator: "healed completely" still reaches the fall."""
+    text = "had a bad fall from a horse at 19 (I'm 45 now), broke my collarbone, healed completely."
+    assert rules(understander, text) is None
+
+
+def test_someone_elses_past_pain_does_not_make_their_history_current(understander):
+    text = "my dad had multiple myeloma, he had back pain before they found it. I'm 35 with gym pain"
+    assert alarm(understander, text) is None
+    assert alarm(understander, "my dad had multiple myeloma and now his back hurts all the time") == "urgent"
+
+
 def test_a_general_question_with_crisis_words_asks_rather_than_informs(understander):
     result = rules(understander, "is it normal to think about suicide with chronic pain?")
     assert result is not None and result.level == "crisis" and result.action in ("ask", "alarm"), result

@@ -876,6 +876,7 @@ CONTEXT_KINDS = (
     "hypothetical",
     "asked_about",
     "general_question",
+    "generic_person",
     "answer_no",
     "other_person",
     "family",

@@ -9,13 +9,16 @@ A module says three things:
 - where context cues usually sit (`cue_position`): before the finding in English ("no fever"),
   after it in Japanese; content can still list cues of the other kind explicitly;
 - which words are subject pronouns that start a new clause ("I", "he"), so "I don't have a fever
-  and I can't pee" is two findings, not one negated pair.
+  and I can't pee" is two findings, not one negated pair;
+- which words say whose a finding is: the writer's ("I", "me"), a third person's ("he", "her"),
+  or anyone's at all ("my", "we" too): a question naming none of them is about a sign in general.
 Word normalisation itself (lower case, slang, typos) lives in `bot.understanding.text` and `language.yaml`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,11 +33,25 @@ class LanguageModule:
     cue_position: CuePosition
     sentence_end: re.Pattern[str]
     clause_subjects: frozenset[str]
+    first_person: frozenset[str]  # the writer as the subject or object: "I", "me"
+    third_person: frozenset[str]  # "he", "her", "they"
+    person_words: frozenset[str]  # every word that names somebody in particular, these included
 
     def sentences(self, text: str) -> list[str]:
         """The message's sentences; empty pieces are dropped."""
         return [piece for piece in self.sentence_end.split(text) if piece.strip()]
 
+    def says_i(self, words: Sequence[str]) -> bool:
+        """Whether the writer speaks of themselves in these words."""
+        return any(word in self.first_person for word in words)
+
+    def names_somebody(self, words: Sequence[str]) -> bool:
+        """Whether these words are about somebody in particular ("I", "my", "we", "he", "her")."""
+        return any(word in self.person_words for word in words)
+
+
+_I = frozenset({"i", "im", "ive", "id", "me", "myself"})
+_THEY = frozenset({"he", "she", "his", "her", "him", "hes", "shes", "they", "their", "them"})
 
 ENGLISH = LanguageModule(
     code="en",
@@ -42,6 +59,9 @@ ENGLISH = LanguageModule(
     # ".", "!", "?", ";", line breaks; a dot between digits ("38.5") is not a sentence end.
     sentence_end=re.compile(r"(?<!\d)[.](?!\d)|[!?;\n]+|\s[-–—]\s"),
     clause_subjects=frozenset({"i", "im", "ive", "id", "ill", "he", "hes", "she", "shes", "we", "they", "you"}),
+    first_person=_I,
+    third_person=_THEY,
+    person_words=_I | _THEY | {"my", "mine", "we", "our", "us", "ill", "himself", "herself"},
 )
 
 LANGUAGES: dict[str, LanguageModule] = {ENGLISH.code: ENGLISH}

@@ -111,9 +111,14 @@ class Lexicon:
         vocabulary: Iterable[str],
         keep_prefixes: Iterable[str] = (),
         keep_words: Iterable[str] = (),
+        alarm_words: Iterable[str] = (),
     ) -> None:
         self.language = language
         self._keep_words = frozenset(keep_words)  # never corrected, never a correction
+        # A real word is never corrected into a word of a red flag or a crisis, even one it starts
+        # with: "heroine" is not "heroin", "bloody" not "blood". A false alarm there costs a
+        # patient a fright; a misspelt alarm word ("shiverring") is still corrected.
+        self._alarm_words = frozenset(alarm_words)
         # Words that start like a triage pattern ("dribbl*") are kept as typed: correcting
         # "dribbling" towards some known word would hide it from the pattern that wants it.
         self._keep_prefixes = tuple(sorted(set(keep_prefixes)))
@@ -149,6 +154,8 @@ class Lexicon:
         corrected = self.nearest(word)
         if corrected != word and not word.startswith(corrected) and self._is_real_word(word, corrected):
             return word  # "cash" stays; "risky" may still become "risk"
+        if corrected in self._alarm_words and self._is_real_word(word, corrected):
+            return word  # "bloody" stays, though "risky" may become "risk"
         if self._keep_prefixes and word.startswith(self._keep_prefixes):
             kept = [prefix for prefix in self._keep_prefixes if word.startswith(prefix)]
             if not any(corrected.startswith(prefix) for prefix in kept):

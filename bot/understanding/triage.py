@@ -377,7 +377,7 @@ class Triage:
         about_other = []
         someone_else = False  # "My dad is 80. He can't lift his foot": the subject carries over
         for tokens, found in zip(sentences, scans, strict=True):
-            someone_else = not _first_person(tokens) and (someone_else or self._has_kind(found, "other_person"))
+            someone_else = not self.language.says_i(tokens) and (someone_else or self._has_kind(found, "other_person"))
             about_other.append(someone_else)
         # Someone else's pain now ("her back hurts", or a sentence about "her" with a pain word)
         # makes their history count for them: "Mum had breast cancer. Now her back hurts."
@@ -386,7 +386,10 @@ class Triage:
             or (
                 other
                 and self._has_kind(found, "pain")
-                and not (_THIRD_PERSON.isdisjoint(tokens) and self._has_kind(found, "hypothetical"))
+                and not (self.language.third_person.isdisjoint(tokens) and self._has_kind(found, "hypothetical"))
+                # "he had back pain before they found it": their past pain, not their pain now
+                and not self._has_kind(found, "their_past")
+                and not self._has_kind(found, "historical")
             )
             for tokens, found, other in zip(sentences, scans, about_other, strict=True)
         )
@@ -398,7 +401,7 @@ class Triage:
             disclaimed=any(self._has_kind(found, "disclaimer") for found in scans),
             crisis_disclaimed=any(self._has_kind(found, "crisis_disclaimer") for found in scans),
             historical=any(self._has_kind(found, "historical") for found in scans),
-            personal=any(_personal(tokens) for tokens in sentences),
+            personal=any(map(self.language.names_somebody, sentences)),
         )
         # "Fever? No. Numb? No.": a sentence that is only a "no" answers the one before it.
         answered_no = [self._only(found, tokens, "answer_no") for tokens, found in zip(sentences, scans, strict=True)]
@@ -477,7 +480,7 @@ class Triage:
         terminators = tuple(
             (start, tokens[start])
             for start, end in found.get(self.terminators.id, ())
-            if not _overlaps((start, end), trigger_spans)
+            if not _overlaps((start, end), trigger_spans) and not _overlaps((start, end), pseudo)
         )
         subjects = tuple(i for i, word in enumerate(tokens) if word in self.language.clause_subjects)
         # "I'm 45 now" (an age, a pseudo-trigger), "in a good place now" (a recovery): a "now" inside
@@ -547,9 +550,9 @@ class Triage:
         if answered_no:
             crisis_question = spec.level == "crisis" and spec.ask
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if crisis_question else None
-        if not result.alarms or result.about_other:
+        if not result.alarms or self._names_someone(context, someone_else):
             return result
-        if "general_question" in kinds and "recent" not in kinds and not _personal(tokens):
+        if "general_question" in kinds and "recent" not in kinds and not self.language.names_somebody(tokens):
             # "Can fever and back pain together be serious?": a question about a sign, nobody's
             # sign. Alone, it gets the warning signs; after a story of one's own ("I hurt my back
             # on Monday. Is it normal not to be able to pee?") it may be the patient's, so ask.
@@ -578,7 +581,7 @@ class Triage:
             kinds -= {"negative", "negated"}  # "I can't see any reason to live"
         if kinds & _DROP_KINDS:
             return None
-        other = "other_person" in kinds or (someone_else and not _first_person(tokens))
+        other = "other_person" in kinds or (someone_else and not self.language.says_i(tokens))
         crisis = spec.level == "crisis"
         if facts.disclaimed and not crisis and not other:
             return TriageResult(spec.level, spec.id, "info")
@@ -619,7 +622,7 @@ class Triage:
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if crisis and spec.ask else None
         if "hypothetical" in kinds:
             return TriageResult(spec.level, spec.id, "info")  # the warning signs, or the help lines
-        if "asked_about" in kinds and not ("recent" in kinds and _first_person(tokens)):
+        if "asked_about" in kinds and not ("recent" in kinds and self.language.says_i(tokens)):
             # "what does saddle anaesthesia mean?"; but "what does it mean that I can't pee since
             # this morning?" is happening now, whatever the question around it.
             return TriageResult(spec.level, spec.id, "info")
@@ -633,24 +636,19 @@ class Triage:
         return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other)
 
     @staticmethod
+    def _names_someone(context: _SentenceContext, someone_else: bool) -> bool:
+        """Whether the sentence is about a particular other person: named in it ("mum"), or
+        carried over from the sentence before ("My dad is 80. Is new pain at that age serious?").
+        "Someone", "a person" make a finding someone else's, yet name nobody."""
+        kinds = {trigger.kind for trigger, _ in context.triggers}
+        own = "other_person" in kinds
+        return (someone_else and not own) or (own and "generic_person" not in kinds)
+
+    @staticmethod
     def _told_as_over(kinds: set[str], facts: _MessageFacts) -> bool:
         """The message places something in the past and tells a recovery, and nothing marks
         this finding as happening now."""
         return facts.historical and facts.resolved and "recent" not in kinds
-
-
-def _first_person(tokens: Sequence[str]) -> bool:
-    return any(word in _FIRST_PERSON for word in tokens)
-
-
-def _personal(tokens: Sequence[str]) -> bool:
-    """Whether a sentence is about someone: "I", "my", "we", "he", "her"."""
-    return any(word in _PERSONAL for word in tokens)
-
-
-_FIRST_PERSON = frozenset({"i", "im", "ive", "id", "me", "myself"})
-_THIRD_PERSON = frozenset({"he", "she", "his", "her", "him", "hes", "shes", "they", "their", "them"})
-_PERSONAL = _FIRST_PERSON | _THIRD_PERSON | {"my", "mine", "we", "our", "us", "ill", "himself", "herself"}
 
 
 _ACTION_ORDER = {"alarm": 0, "ask": 1, "info": 2}

@@ -40,7 +40,11 @@ class Understander:
         self.risk = RiskModel(knowledge.triage.model) if knowledge.triage.model is not None else None
         vocabulary = Matcher.vocabulary(knowledge.entries.values()) + self.triage.vocabulary()
         self.lexicon = Lexicon(
-            knowledge.language, vocabulary, keep_prefixes=self.triage.prefixes(), keep_words=self.triage.kept_words()
+            knowledge.language,
+            vocabulary,
+            keep_prefixes=self.triage.prefixes(),
+            keep_words=self.triage.kept_words(),
+            alarm_words=self.triage.vocabulary(),
         )
         model = knowledge.matching.model
         self.matcher = Matcher(knowledge.entries.values(), self.lexicon, TopicModel(model) if model else None)
