@@ -35,4 +35,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 4", HERE / "triage_heldout4.yaml"),
     ("held-out 5", HERE / "triage_heldout5.yaml"),
     ("held-out 6", HERE / "triage_heldout6.yaml"),
+    ("held-out 7", HERE / "triage_heldout7.yaml"),
 )
