@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -127,6 +127,31 @@ class WeightTable(Mapping[str, memoryview]):
 
     def __len__(self) -> int:
         return len(self._index)
+
+    def rows_of(self, features: Iterable[str]) -> list[memoryview]:
+        """The rows of those features that have one: one call a message, not one a feature
+        (a Python-level lookup per feature cost about 0.1 ms on a long message)."""
+        index, view, width = self._index, self._view, self.width
+        return [view[i * width : (i + 1) * width] for i in map(index.get, features) if i is not None]
+
+    def first_sum(self, features: Iterable[str]) -> float:
+        """The sum of the first weight of each feature that has a row (the safety net's gate)."""
+        index, view, width = self._index, self._view, self.width
+        return sum(view[i * width] for i in map(index.get, features) if i is not None)
+
+
+def rows_of(rows: Mapping[str, Row], features: Iterable[str]) -> list[Row]:
+    """The rows of those features that have one, from a `WeightTable` or any mapping."""
+    if isinstance(rows, WeightTable):
+        return list(rows.rows_of(features))
+    return [rows[feature] for feature in features if feature in rows]
+
+
+def first_sum(rows: Mapping[str, Row], features: Iterable[str]) -> float:
+    """The sum of the first weight of each feature that has a row."""
+    if isinstance(rows, WeightTable):
+        return rows.first_sum(features)
+    return sum(rows[feature][0] for feature in features if feature in rows)
 
 
 def read_rows(lines: Lines, columns: int, checked: Checked, what: str) -> WeightTable:

@@ -23,6 +23,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 from bot.content.loader import RiskModelSpec
+from bot.content.weights_file import first_sum, rows_of
 from bot.understanding.triage import TriageResult
 
 ORDINARY = "none"  # the model's class for a message that needs no safety question
@@ -56,14 +57,12 @@ class RiskModel:
 
     def risk(self, found: Iterable[str]) -> float:
         """The gate's probability that the message needs a safety question."""
-        rows = self._rows
-        logit = self.spec.gate_bias + sum(rows[feature][0] for feature in found if feature in rows)
+        logit = self.spec.gate_bias + first_sum(self._rows, found)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
 
     def probabilities(self, found: Iterable[str]) -> list[float]:
         """One probability per class of the kinds model (softmax over the summed weights)."""
-        rows = self._rows
-        known = [rows[feature] for feature in found if feature in rows]
+        known = rows_of(self._rows, found)
         columns = zip(*known, strict=True) if known else ()
         sums = [sum(column) for column in columns][1:] or [0.0] * len(self.classes)
         scores = [bias + total for bias, total in zip(self.spec.bias, sums, strict=True)]

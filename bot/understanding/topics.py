@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from itertools import pairwise
 
 from bot.content.topic_model import OUT_OF_SCOPE_CLASS, TopicModelSpec
+from bot.content.weights_file import rows_of
 from bot.understanding.text import stem
 
 PREFIX_LENGTH = 5  # long words also count by their start: "breathing", "breaths" share "breat~"
@@ -72,8 +73,7 @@ class TopicModel:
 
     def probabilities(self, found: Iterable[str]) -> dict[str, float]:
         """Each class's chance (softmax over the summed weights): entry ids and `out_of_scope`."""
-        rows = self._rows
-        known = [rows[feature] for feature in found if feature in rows]
+        known = rows_of(self._rows, found)
         scores = list(self.spec.bias)
         if known:
             scores = [bias + sum(column) for bias, column in zip(scores, zip(*known, strict=True), strict=True)]
