@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -140,10 +140,10 @@ class WeightTable(Mapping[str, memoryview]):
         return sum(view[i * width] for i in map(index.get, features) if i is not None)
 
 
-def rows_of(rows: Mapping[str, Row], features: Iterable[str]) -> list[Row]:
+def rows_of(rows: Mapping[str, Row], features: Iterable[str]) -> Sequence[Row]:
     """The rows of those features that have one, from a `WeightTable` or any mapping."""
     if isinstance(rows, WeightTable):
-        return list(rows.rows_of(features))
+        return rows.rows_of(features)
     return [rows[feature] for feature in features if feature in rows]
 
 

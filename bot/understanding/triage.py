@@ -408,7 +408,7 @@ class Triage:
         results: list[TriageResult] = []
         for number, (tokens, found, other) in enumerate(zip(sentences, scans, about_other, strict=True)):
             answered = number + 1 < len(sentences) and answered_no[number + 1]
-            results.extend(self._assess_sentence(tokens, found, self.concepts, other, facts, answered=answered))
+            results.extend(self._assess_sentence(tokens, found, self.concepts, other, facts, answered_no=answered))
         # Some concepts join clues across sentences: "I'm 78. The pain started last week."
         if len(sentences) > 1 and self._across:
             joined = [word for tokens in sentences for word in tokens]
@@ -430,7 +430,7 @@ class Triage:
         someone_else: bool,
         facts: _MessageFacts,
         sentence_bounds: Sequence[Span] = (),
-        answered: bool = False,
+        answered_no: bool = False,
     ) -> list[TriageResult]:
         findings = self._findings(found, concepts)
         if sentence_bounds:
@@ -439,7 +439,7 @@ class Triage:
         if not findings:
             return []
         context = self._context(tokens, found)
-        judged = (self._judge(finding, tokens, context, someone_else, facts, answered) for finding in findings)
+        judged = (self._judge(finding, tokens, context, someone_else, facts, answered_no) for finding in findings)
         return [result for result in judged if result is not None]
 
     # ------------------------------------------------------------------ findings
