@@ -36,4 +36,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 5", HERE / "triage_heldout5.yaml"),
     ("held-out 6", HERE / "triage_heldout6.yaml"),
     ("held-out 7", HERE / "triage_heldout7.yaml"),
+    ("held-out 8", HERE / "triage_heldout8.yaml"),
 )
