@@ -232,3 +232,12 @@ def test_training_is_deterministic_and_learns(understander: Understander) -> Non
     assert first == second
     assert first.risk(features([["cant", "pee"]])) > 0.5 > first.risk(features([["how", "much", "is", "it"]]))
     assert first.likeliest(features([["cant", "pee"]])) == "bladder"
+
+
+def test_every_number_is_one_feature() -> None:
+    """A phone number or an address reads like any other number: "took 14" and "took 40" are one
+    clue, and "090 8765 4321" is no pill count."""
+    from bot.understanding.risk import features
+
+    assert features([["took", "14", "pills"]]) == features([["took", "40", "pills"]])
+    assert not any(feature[0].isdigit() for feature in features([["090", "8765", "4321"]]))

@@ -183,3 +183,17 @@ def test_the_shipped_content_loads() -> None:
 def test_an_overdose_someone_else_took_gets_the_reply_worded_for_them(chat: Chat, knowledge: Knowledge) -> None:
     [reply] = chat.text("my daughter just took a whole packet of my sleeping pills").replies
     assert reply.text == knowledge.triage.replies["overdose_other"]
+
+
+def test_a_question_about_someone_else_is_worded_for_them(chat: Chat, knowledge: Knowledge) -> None:
+    """Someone else's sign with no time of now: the question asks about them, and their Yes
+    gives the reply worded for them."""
+    [question] = chat.text("my neighbour fainted at the station, is that from his back?").replies
+    assert question.text == knowledge.triage.questions["faint"].text_other != knowledge.triage.questions["faint"].text
+    [reply] = chat.tap(knowledge.triage.buttons["yes"]).replies
+    assert reply.text == knowledge.safety["emergency"].reply_other
+
+
+def test_a_question_without_its_wording_for_someone_else_is_refused(copy: Path) -> None:
+    edit(copy, "safety.yaml", lambda data: data["questions"]["bladder"].pop("text_other"))
+    assert_problem(problems_of(copy), "knowledge/safety.yaml", "entry 'bladder'", "field 'text_other'")

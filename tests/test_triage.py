@@ -215,7 +215,8 @@ def test_a_question_about_a_sign_gets_the_warning_signs(understander, text):
         # A person or a time of now in the question: somebody's sign, as usual.
         ("is a high temperature with my back pain serious?", "alarm"),
         ("is a high temperature with back pain since yesterday serious?", "alarm"),
-        ("can he have a high temperature with back pain like this?", "alarm"),
+        # Someone else's sign and no time of now: their sign, asked about them first.
+        ("can he have a high temperature with back pain like this?", "ask"),
         # Not opening the sentence: a description, then a question about it.
         ("high temperature and back pain, can that be serious?", "alarm"),
         # A request, not a question about a sign.
@@ -264,8 +265,9 @@ def test_someone_elses_overdose_in_the_past_raises_nothing_but_now_still_alarms(
     [
         # "someone" names nobody: a general question, and a crisis word gets the question.
         ("how can you tell if someone with back pain is suicidal?", "ask"),
-        # A particular person, named in the sentence or the one before: their sign, as usual.
-        ("is it serious that mum can't pee?", "alarm"),
+        # A particular person, named in the sentence or the one before: their sign, as usual
+        # (with no time of now, asked about them first).
+        ("is it serious that mum can't pee?", "ask"),
         ("My dad is 80. Is it serious that he can't pee since this morning?", "alarm"),
     ],
 )
@@ -447,3 +449,40 @@ def test_old_scars_are_not_self_harm_now(understander):
 def test_crisis_in_plain_words_is_a_crisis_not_a_red_flag(understander, text):
     result = judge(understander, text)
     assert result is not None and result.level == "crisis" and result.action in ("alarm", "ask"), result
+
+
+# --------------------------------------------------------------------------- unsure: ask, not alarm
+
+REASSURED = [
+    ("both my legs went weak on the stairs today, probably nothing, im fine", "legs"),
+    ("since yesterday i cant feel the toilet paper when i wipe lol", "saddle"),
+    ("i havent peed since this morning, just curious if my back could do that", "bladder"),
+]
+
+
+@pytest.mark.parametrize(("text", "question"), REASSURED)
+def test_a_reassured_alarm_becomes_its_safety_question(understander, text: str, question: str) -> None:
+    """'I'm fine', 'lol', 'just curious' leave the sign in doubt: one question, and Yes alarms."""
+    result = judge(understander, text)
+    assert result is not None and (result.action, result.question) == ("ask", question), result
+
+
+def test_an_overdose_is_never_softened_by_a_reassurance(understander) -> None:
+    result = judge(understander, "took 20 paracetamol an hour ago but im fine")
+    assert result is not None and result.alarms and result.level == "crisis" and result.reply == "overdose"
+
+
+def test_someone_elses_sign_with_no_time_of_now_is_asked_about_them(understander) -> None:
+    result = judge(understander, "my neighbour fainted at the station, is that from his back?")
+    assert result is not None and (result.action, result.question, result.about_other) == ("ask", "faint", True)
+
+
+def test_someone_elses_sign_happening_now_still_alarms(understander) -> None:
+    result = judge(understander, "my husband collapsed this morning and his back hurts")
+    assert result is not None and result.alarms and result.about_other and result.level == "emergency"
+
+
+def test_someone_elses_crisis_stays_an_alarm(understander) -> None:
+    """A parent who reports a child at risk needs the help lines, not a question about them."""
+    result = judge(understander, "my son told me he wants to kill himself")
+    assert result is not None and result.alarms and result.level == "crisis"

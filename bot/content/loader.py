@@ -274,6 +274,10 @@ class SafetyQuestion:
     id: str
     text: str
     level: str
+    text_other: str = ""  # the same question about someone else ("are they..."), for a finding of theirs
+
+    def worded_for(self, about_other: bool) -> str:
+        return self.text_other if about_other and self.text_other else self.text
 
 
 @dataclass(frozen=True)
@@ -853,13 +857,15 @@ def _load_safety(
     replies = {str(key): reply(text, str(key), "replies") for key, text in data["replies"].items()}
     questions: dict[str, SafetyQuestion] = {}
     for key, raw in data["questions"].items():
-        if not _check_fields(raw, {"text": str, "level": str}, {}, report, file, str(key)):
+        if not _check_fields(raw, {"text": str, "text_other": str, "level": str}, {}, report, file, str(key)):
             continue
         if raw["level"] not in SAFETY_LEVELS:
             report.add(file, f"must be one of {', '.join(SAFETY_LEVELS)}", str(key), "level")
         text = _fill(raw["text"].strip(), values, report, file, str(key), "text")
         _check_html(text, report, file, str(key), "text")
-        questions[str(key)] = SafetyQuestion(str(key), text, raw["level"])
+        text_other = _fill(raw["text_other"].strip(), values, report, file, str(key), "text_other")
+        _check_html(text_other, report, file, str(key), "text_other")
+        questions[str(key)] = SafetyQuestion(str(key), text, raw["level"], text_other)
     buttons = _load_text_table(
         data["buttons"], frozenset({"yes", "no"}), file, "buttons", values, report, max_chars=MAX_TITLE_CHARS
     )
@@ -890,6 +896,7 @@ CONTEXT_KINDS = (
     "resolved",
     "disclaimer",
     "crisis_disclaimer",
+    "reassurance",
 )
 
 

@@ -44,7 +44,7 @@ class SafetyFlow:
         )
         new_state = replace(state, safety=pending, questions_asked=state.questions_asked + 1)
         event = Event(EventKind.SAFETY_QUESTION, {"question": question.id, "rule": result.rule})
-        return FlowResult(new_state, (Reply(question.text, buttons),), events=(event,))
+        return FlowResult(new_state, (Reply(question.worded_for(result.about_other), buttons),), events=(event,))
 
     def press(self, state: ConversationState, action: SafetyAnswer) -> tuple[FlowResult, str | None]:
         """The answer to a question, and for "No" the patient's message still to be answered."""

@@ -27,6 +27,7 @@ from bot.content.weights_file import first_sum, rows_of
 from bot.understanding.triage import TriageResult
 
 ORDINARY = "none"  # the model's class for a message that needs no safety question
+NUMBER_FEATURE = "<n>"  # every number is one feature: "took 14" and "took 40" are the same clue
 PREFIX_LENGTH = 5  # long words also count by their start: "bleeding", "bleeds" share "bleed~"
 
 
@@ -36,7 +37,8 @@ def features(sentences: Iterable[Sequence[str]]) -> set[str]:
     Training and scoring must use this one function, on the same normalised words
     (`Lexicon.tokens`), or the model reads different features than it learnt."""
     found: set[str] = set()
-    for tokens in sentences:
+    for sentence in sentences:
+        tokens = [NUMBER_FEATURE if word.isascii() and word.isdigit() else word for word in sentence]
         for position, word in enumerate(tokens):
             found.add(word)
             if len(word) > PREFIX_LENGTH:

@@ -21,7 +21,12 @@ works in two steps, both driven by `knowledge/triage/`:
    a crisis phrase in a message that explicitly denies one ("not suicidal, it's a saying") do not
    alarm: they ask one short safety question with Yes / No buttons (recall first: when unsure,
    ask). A few facts are read from the whole message: someone else's pain now, a recovery, a
-   disclaimer ("I don't have any of that").
+   disclaimer ("I don't have any of that"), a reassurance ("I'm fine", "just curious").
+3. **When in doubt, ask.** An alarm becomes its concept's question when the message leaves the
+   finding in doubt: the writer reassures, or the finding is someone else's and nothing in the
+   message says it is happening now. Cue lists never cover every way of saying "it's over" or
+   "it's not me"; a question costs one tap, a wrong alarm costs trust. Someone else's crisis and
+   an overdose taken always alarm.
 
 Words in scripts written without spaces (もう死にたい) are searched inside the message's words,
 since a whole sentence may arrive as one word.
@@ -311,6 +316,8 @@ class _MessageFacts:
     crisis_disclaimed: bool  # "I'm not suicidal, it's just a saying": ask rather than assume
     historical: bool = False  # a past is told somewhere ("That was two years ago.")
     personal: bool = False  # someone's own story is told somewhere ("I", "my", "he")
+    reassured: bool = False  # "I'm fine", "just curious", "I meant...": not sure enough to alarm
+    now_told: bool = False  # someone else's pain now, or a time of now ("since Sunday") told about them
 
 
 # Kinds whose scope a new subject ends: "no fever and I can't pee", "my wife says I..."; the
@@ -402,6 +409,13 @@ class Triage:
             crisis_disclaimed=any(self._has_kind(found, "crisis_disclaimer") for found in scans),
             historical=any(self._has_kind(found, "historical") for found in scans),
             personal=any(map(self.language.names_somebody, sentences)),
+            reassured=any(self._has_kind(found, "reassurance") for found in scans),
+            # A time of now told about them ("He's been like this since Sunday"), not the writer's
+            # "can I book today?"; the finding's own sentence is read in `_judge`.
+            now_told=any(
+                self._has_kind(found, "their_pain") or (other and self._has_kind(found, "recent"))
+                for found, other in zip(scans, about_other, strict=True)
+            ),
         )
         # "Fever? No. Numb? No.": a sentence that is only a "no" answers the one before it.
         answered_no = [self._only(found, tokens, "answer_no") for tokens, found in zip(sentences, scans, strict=True)]
@@ -550,9 +564,14 @@ class Triage:
         if answered_no:
             crisis_question = spec.level == "crisis" and spec.ask
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if crisis_question else None
-        if not result.alarms or self._names_someone(context, someone_else):
+        if not result.alarms:
             return result
-        if "general_question" in kinds and "recent" not in kinds and not self.language.names_somebody(tokens):
+        if (
+            "general_question" in kinds
+            and "recent" not in kinds
+            and not self.language.names_somebody(tokens)
+            and not self._names_someone(context, someone_else)
+        ):
             # "Can fever and back pain together be serious?": a question about a sign, nobody's
             # sign. Alone, it gets the warning signs; after a story of one's own ("I hurt my back
             # on Monday. Is it normal not to be able to pee?") it may be the patient's, so ask.
@@ -561,7 +580,20 @@ class Triage:
                 return TriageResult(spec.level, spec.id, "info")
             if spec.ask:
                 return TriageResult(spec.level, spec.id, "ask", question=spec.ask)
+        if spec.ask and not spec.always_current and self._unsure(result, facts, context):
+            return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=result.about_other)
         return result
+
+    @staticmethod
+    def _unsure(result: TriageResult, facts: _MessageFacts, context: _SentenceContext) -> bool:
+        """Whether the message leaves an alarm's finding in doubt, so one question beats guessing:
+        the writer reassures ("I'm fine", "just curious", "I meant..."), or the finding is someone
+        else's and nothing in the message says it is happening now ("my coworker lost a lot of
+        weight on that injection"). Someone else's crisis stays an alarm: a parent who reports a
+        child at risk needs the help lines, not a question."""
+        if facts.reassured:
+            return True
+        return result.about_other and result.level != "crisis" and not (facts.now_told or context.recent)
 
     def _judge_kinds(
         self,
@@ -584,6 +616,10 @@ class Triage:
         other = "other_person" in kinds or (someone_else and not self.language.says_i(tokens))
         crisis = spec.level == "crisis"
         if facts.disclaimed and not crisis and not other:
+            if "recent" in kinds and spec.ask:
+                # "I haven't peed since this morning, just curious": a sign of now, whatever the
+                # tone around it; one question rather than the warning signs.
+                return TriageResult(spec.level, spec.id, "ask", question=spec.ask)
             return TriageResult(spec.level, spec.id, "info")
         if crisis and facts.crisis_disclaimed and not spec.always_current:
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask) if spec.ask else None
