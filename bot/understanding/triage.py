@@ -164,12 +164,13 @@ class _Index:
         found: dict[int, list[Span]] = {}
         length = len(tokens)
         prefixes = [self.prefixes_of(word) for word in tokens]  # once per word, not per node
+        numbers = [_is_number(word) for word in tokens]
         root = self._root
         for start in range(length):
             word = tokens[start]
-            if word not in root.exact and not prefixes[start] and not _is_number(word) and root.any is None:
+            if word not in root.exact and not prefixes[start] and not numbers[start] and root.any is None:
                 continue  # most words start no phrase at all
-            frontier = self._step(root, word, prefixes[start])
+            frontier = self._step(root, word, prefixes[start], numbers[start])
             if not frontier:
                 continue
             best: dict[int, int] = {}
@@ -180,8 +181,8 @@ class _Index:
                         best[group_id] = position
                 if position >= length:
                     break
-                word, word_prefixes = tokens[position], prefixes[position]
-                frontier = [child for node in frontier for child in self._step(node, word, word_prefixes)]
+                word, word_prefixes, number = tokens[position], prefixes[position], numbers[position]
+                frontier = [child for node in frontier for child in self._step(node, word, word_prefixes, number)]
                 if not frontier:
                     break
                 position += 1
@@ -197,14 +198,14 @@ class _Index:
                             spans.sort()
         return found
 
-    def _step(self, node: _Node, word: str, word_prefixes: tuple[str, ...]) -> list[_Node]:
+    def _step(self, node: _Node, word: str, word_prefixes: tuple[str, ...], number: bool) -> list[_Node]:
         children = []
         exact = node.exact.get(word)
         if exact is not None:
             children.append(exact)
         if node.prefix and word_prefixes:
             children.extend(node.prefix[p] for p in word_prefixes if p in node.prefix)
-        if node.numbers and _is_number(word):
+        if node.numbers and number:
             number = int(word)
             children.extend(child for pattern, child in node.numbers.items() if _number_fits(pattern, number))
         if node.any is not None:
@@ -425,11 +426,14 @@ class Triage:
             results.extend(self._assess_sentence(tokens, found, self.concepts, other, facts, answered_no=answered))
         # Some concepts join clues across sentences: "I'm 78. The pain started last week."
         if len(sentences) > 1 and self._across:
+            # The sentences' own scans, moved to their place in the message: a phrase never
+            # spans a sentence end, and scanning the message again would cost a third of triage.
             joined = [word for tokens in sentences for word in tokens]
-            found = self._index.scan(joined)
-            bounds, start = [], 0
-            for tokens in sentences:
+            found, bounds, start = {}, [], 0
+            for tokens, sentence_found in zip(sentences, scans, strict=True):
                 bounds.append((start, start + len(tokens)))
+                for group_id, spans in sentence_found.items():
+                    found.setdefault(group_id, []).extend((a + start, b + start) for a, b in spans)
                 start += len(tokens)
             results.extend(self._assess_sentence(joined, found, self._across, False, facts, bounds))
         if not results:
