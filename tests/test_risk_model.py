@@ -135,10 +135,13 @@ def test_the_shipped_model_is_trained_on_todays_development_sets() -> None:
     assert done.returncode == 0, done.stderr
 
 
+LEGS_THE_RULES_DO_NOT_KNOW = "my legs stopped doing what i tell them since friday, i hold the walls to walk"
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        "since the weekend my legs feel like cooked noodles and i keep nearly falling",
+        LEGS_THE_RULES_DO_NOT_KNOW,
         "i have put my things in order and written to my sister. i wont be needing the appointment",
     ],
 )
@@ -156,7 +159,7 @@ def test_ordinary_questions_get_no_safety_question(understander: Understander) -
 
 
 def test_a_model_question_answered_yes_gives_the_urgent_reply(chat: Chat, knowledge: Knowledge) -> None:
-    turn = chat.text("since the weekend my legs feel like cooked noodles and i keep nearly falling")
+    turn = chat.text(LEGS_THE_RULES_DO_NOT_KNOW)
     (question,) = turn.replies
     assert question.text == knowledge.triage.questions["legs"].text
     (reply,) = chat.tap(knowledge.triage.buttons["yes"]).replies

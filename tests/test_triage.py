@@ -486,3 +486,19 @@ def test_someone_elses_crisis_stays_an_alarm(understander) -> None:
     """A parent who reports a child at risk needs the help lines, not a question about them."""
     result = judge(understander, "my son told me he wants to kill himself")
     assert result is not None and result.alarms and result.level == "crisis"
+
+
+def test_trie_nodes_share_the_empty_table_and_never_write_to_it(understander) -> None:
+    """Leaves share one empty table (memory); a shared table that got written would give every
+    leaf the same children and make phrases match that nobody wrote."""
+    from bot.understanding import triage as module
+
+    assert module._NO_CHILDREN == {}
+    assert judge(understander, "my back is sore after gardening") is None
+
+
+def test_legs_like_noodles_and_nearly_falling_get_the_legs_question(understander) -> None:
+    """Once only the safety net caught it; a retraining on more sets let it slip, so the rules
+    know it now: a net that learns can also unlearn."""
+    result = judge(understander, "since the weekend my legs feel like cooked noodles and i keep nearly falling")
+    assert result is not None and (result.action, result.question) == ("ask", "legs"), result
