@@ -212,14 +212,14 @@ class _Index:
                             spans.sort()
         return found
 
-    def _step(self, node: _Node, word: str, word_prefixes: tuple[str, ...], number: bool) -> list[_Node]:
+    def _step(self, node: _Node, word: str, word_prefixes: tuple[str, ...], is_number: bool) -> list[_Node]:
         children = []
         exact = node.exact.get(word)
         if exact is not None:
             children.append(exact)
         if node.prefix and word_prefixes:
             children.extend(node.prefix[p] for p in word_prefixes if p in node.prefix)
-        if node.numbers and number:
+        if node.numbers and is_number:
             number = int(word)
             children.extend(child for pattern, child in node.numbers.items() if _number_fits(pattern, number))
         if node.any is not None:
