@@ -274,11 +274,11 @@ class SafetyQuestion:
     id: str
     text: str
     level: str
-    text_other: str = ""  # the same question about someone else ("are they..."), for a finding of theirs
+    text_other: str  # the same question about someone else ("are they..."), for a finding of theirs
 
     def worded_for(self, about_other: bool) -> str:
         """The question as the patient reads it: about them, or about the person they wrote of."""
-        return self.text_other if about_other and self.text_other else self.text
+        return self.text_other if about_other else self.text
 
 
 @dataclass(frozen=True)
