@@ -37,4 +37,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 6", HERE / "triage_heldout6.yaml"),
     ("held-out 7", HERE / "triage_heldout7.yaml"),
     ("held-out 8", HERE / "triage_heldout8.yaml"),
+    ("held-out 9", HERE / "triage_heldout9.yaml"),
 )
