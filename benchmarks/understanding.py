@@ -322,15 +322,21 @@ def evaluate_triage(understander: Understander, items: Iterable[TriageItem]) -> 
             row["caught"] += 1
             row["asked"] += triage.action == "ask"
             # A question only helps if it asks about this sign: "Yes" to the wrong one never comes.
-            row["fitting"] += triage.action == "alarm" or triage.question == _fitting_question(item)
+            row["fitting"] += triage.action == "alarm" or triage.question in _fitting_questions(item)
             row["same_level"] += triage.action == "alarm" and triage.level == item.expect
         else:
             quality.failures.append(f"missed [{item.group}] ({triage}): {item.text}")
     return quality
 
 
-def _fitting_question(item: TriageItem) -> str:
-    return CRISIS if item.expect == CRISIS else CATEGORY_QUESTION.get(item.group, "")
+# Questions that also fit a category: a cancer history told as over is asked about the pain now.
+ALSO_FITTING = {"cancer": ("history",)}
+
+
+def _fitting_questions(item: TriageItem) -> tuple[str, ...]:
+    if item.expect == CRISIS:
+        return (CRISIS,)
+    return (CATEGORY_QUESTION.get(item.group, ""), *ALSO_FITTING.get(item.group, ()))
 
 
 # --------------------------------------------------------------------------- naive baseline

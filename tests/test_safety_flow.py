@@ -167,7 +167,7 @@ def test_a_question_at_an_unknown_level_is_refused(copy: Path) -> None:
 
 
 def test_every_question_is_asked_by_some_concept_or_the_safety_net(knowledge: Knowledge) -> None:
-    asked = {concept.ask for concept in knowledge.triage.concepts if concept.ask}
+    asked = {question for concept in knowledge.triage.concepts for question in (concept.ask, concept.ask_if_over) if question}
     assert knowledge.triage.model is not None
     asked |= set(knowledge.triage.model.classes) - {"none"}
     assert asked == set(knowledge.triage.questions)
@@ -197,3 +197,31 @@ def test_a_question_about_someone_else_is_worded_for_them(chat: Chat, knowledge:
 def test_a_question_without_its_wording_for_someone_else_is_refused(copy: Path) -> None:
     edit(copy, "safety.yaml", lambda data: data["questions"]["bladder"].pop("text_other"))
     assert_problem(problems_of(copy), "knowledge/safety.yaml", "entry 'bladder'", "field 'text_other'")
+
+
+def test_a_cancer_history_told_as_over_asks_about_the_pain_now(chat: Chat, knowledge: Knowledge) -> None:
+    """A survivor's history still matters with new, worse or night pain: the question asks that,
+    and Yes gives the urgent reply."""
+    [question] = chat.text("cancer-free 12 years, discharged from oncology. can i have cellgel?").replies
+    assert question.text == knowledge.triage.questions["history"].text
+    [reply] = chat.tap(knowledge.triage.buttons["yes"]).replies
+    assert reply.text == knowledge.safety["urgent"].reply
+
+
+def test_ask_if_over_naming_no_question_is_refused(copy: Path) -> None:
+    edit(copy, "triage/concepts.yaml", lambda data: _concept(data, "cancer").update(ask_if_over="no_such"))
+    assert_problem(problems_of(copy), "knowledge/triage/concepts.yaml", "cancer", "field 'ask_if_over'")
+
+
+def test_ask_if_over_on_a_concept_whose_past_does_not_count_is_refused(copy: Path) -> None:
+    edit(copy, "triage/concepts.yaml", lambda data: _concept(data, "infection").update(ask_if_over="history"))
+    assert_problem(problems_of(copy), "knowledge/triage/concepts.yaml", "infection", "field 'ask_if_over'")
+
+
+def test_a_context_rule_whose_closes_is_not_true_or_false_is_refused(copy: Path) -> None:
+    edit(copy, "triage/context.yaml", lambda data: data["context"][0].update(closes="at the end"))
+    assert_problem(problems_of(copy), "knowledge/triage/context.yaml", "context[0]", "field 'closes'")
+
+
+def _concept(data: dict, concept_id: str) -> dict:
+    return next(concept for concept in data["concepts"] if concept["id"] == concept_id)

@@ -502,3 +502,80 @@ def test_legs_like_noodles_and_nearly_falling_get_the_legs_question(understander
     know it now: a net that learns can also unlearn."""
     result = judge(understander, "since the weekend my legs feel like cooked noodles and i keep nearly falling")
     assert result is not None and (result.action, result.question) == ("ask", "legs"), result
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cancer-free 12 years, discharged from oncology. want to ask about cellgel for my arthritic back",
+        "I had testicular cancer at 25, that's 20 years ago, completely cured. Now I have sciatica",
+        "chemo was 2008. oncologist discharged me 2013. my actual question is about parking",
+    ],
+)
+def test_a_cancer_history_told_as_over_gets_the_question_about_now(understander, text: str) -> None:
+    result = judge(understander, text)
+    assert result is not None and (result.action, result.question) == ("ask", "history"), result
+
+
+def test_a_cancer_history_with_pain_now_still_alarms(understander) -> None:
+    assert alarm(understander, "I had breast cancer 5 years ago and now my back hurts at night") == "urgent"
+    assert alarm(understander, "I'm a breast cancer survivor, my back has been sore for 2 weeks") == "urgent"
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        ("my son says im killing myself working so hard. im not, i love my job", "crisis"),
+        ("the car crash was someone elses, i was only a witness. my back pain is old", "injury"),
+        ("The car crash on my form was my brother's, not mine. I ticked the wrong box.", "injury"),
+    ],
+)
+def test_a_denial_after_the_finding_gets_its_question(understander, text: str, question: str) -> None:
+    """A denial that closes a clause after the sign ("I'm not.", "not mine") leaves it in doubt."""
+    result = judge(understander, text)
+    assert result is not None and (result.action, result.question) == ("ask", question), result
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I can't pee since this morning. I'm not able to go at all",
+        "I can't pee since this morning and I'm not joking",
+    ],
+)
+def test_a_negative_that_does_not_close_a_clause_is_no_denial(understander, text: str) -> None:
+    assert alarm(understander, text) == "emergency"
+
+
+def test_a_no_that_opens_a_new_clause_answers_the_question_before(understander) -> None:
+    assert judge(understander, "Night pain? No, I sleep like a baby. It only hurts when I stand.") is None
+    assert alarm(understander, "Night pain? Yes, it wakes me every night and nothing eases it") == "urgent"
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("Hi, is it dangerous to take 30 paracetamol? Because I already did, at lunch.", "crisis"),
+        ("im scratching my wrists with a compass point under the desk right now", "crisis"),
+        ("every morning I work out whether today is worth getting up for. mostly it isn't", "crisis"),
+        ("dads shirts are hanging off him, he says hes fine, back been sore a while", "urgent"),
+        ("i've dropped nearly 10 pounds this month without trying and my back aches", "urgent"),
+    ],
+)
+def test_signs_told_in_ways_the_rules_once_missed_are_caught(understander, text: str, level: str) -> None:
+    result = judge(understander, text)
+    assert result is not None and result.action in ("alarm", "ask") and result.level == level, result
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The ambulance last night wasn't for me. The sirens woke me and now my back is stiff from dozing on the sofa.",
+        "The sweating is because my AC broke and it's 33 degrees in my apartment.",
+        "I had a small back twinge last week that's already gone.",
+        "My bowels are totally normal and I haven't wet myself. It's the buttock ache.",
+        "overdosed on christmas cake, now my back and my jeans both hate me",
+    ],
+)
+def test_everyday_words_that_once_alarmed_do_not(understander, text: str) -> None:
+    assert alarm(understander, text) is None

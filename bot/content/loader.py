@@ -250,6 +250,7 @@ class SafetyConcept:
     only_negated: bool = False  # counts only when negated: "I can't see any reason to live"
     info_only: bool = False  # a question about warning signs: they are given, never an alarm
     always_current: bool = False  # the past never softens it: "took 20 paracetamol last night, feel fine now"
+    ask_if_over: str | None = None  # a history_counts concept told as over: the question about now instead
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,7 @@ class ContextRule:
     crosses: tuple[str, ...] = ()  # terminators this kind's scope runs through ("fever, but fine now")
     concepts: tuple[str, ...] = ()  # only these concepts (empty: all of the levels)
     opens: bool = False  # the cue counts only where it opens its sentence ("is numbness serious?")
+    closes: bool = False  # the cue counts only where it closes a clause ("...killing myself. I'm not.")
 
 
 @dataclass(frozen=True)
@@ -897,6 +899,7 @@ CONTEXT_KINDS = (
     "resolved",
     "disclaimer",
     "crisis_disclaimer",
+    "denial",
     "reassurance",
 )
 
@@ -954,6 +957,7 @@ def _load_triage(
             "only_negated": bool,
             "info_only": bool,
             "always_current": bool,
+            "ask_if_over": str,
         }
         for index, raw in enumerate(data["concepts"]):
             where = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
@@ -982,6 +986,12 @@ def _load_triage(
                 report.add(file, f"names no question of safety.yaml (have: {have})", where, "ask")
             if possible and ask is None:
                 report.add(file, "a concept with 'possible' patterns needs 'ask'", where, "ask")
+            if_over = raw.get("ask_if_over")
+            if if_over is not None and if_over not in questions:
+                have = ", ".join(sorted(questions))
+                report.add(file, f"names no question of safety.yaml (have: {have})", where, "ask_if_over")
+            if if_over is not None and not raw.get("history_counts"):
+                report.add(file, "only a concept with 'history_counts' is told as over", where, "ask_if_over")
             special = raw.get("reply")
             if special is not None and special not in replies:
                 report.add(file, f"names no reply of safety.yaml (have: {', '.join(sorted(replies))})", where, "reply")
@@ -999,6 +1009,7 @@ def _load_triage(
                     bool(raw.get("only_negated", False)),
                     bool(raw.get("info_only", False)),
                     bool(raw.get("always_current", False)),
+                    if_over,
                 )
             )
     if not concepts:
@@ -1021,6 +1032,7 @@ def _load_triage(
                 "crosses": list,
                 "concepts": list,
                 "opens": bool,
+                "closes": bool,
             }
             if not _check_fields(raw, {"kind": str}, optional, report, file, where):
                 continue
@@ -1046,6 +1058,7 @@ def _load_triage(
                     tuple(word.lower() for word in _string_list(raw.get("crosses"), report, file, where, "crosses")),
                     _string_list(raw.get("concepts"), report, file, where, "concepts"),
                     bool(raw.get("opens", False)),
+                    bool(raw.get("closes", False)),
                 )
             )
     known = {concept.id for concept in concepts}

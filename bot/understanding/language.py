@@ -9,7 +9,8 @@ A module says three things:
 - where context cues usually sit (`cue_position`): before the finding in English ("no fever"),
   after it in Japanese; content can still list cues of the other kind explicitly;
 - which words are subject pronouns that start a new clause ("I", "he"), so "I don't have a fever
-  and I can't pee" is two findings, not one negated pair;
+  and I can't pee" is two findings, not one negated pair, and which words open a clause at all
+  ("it", "but"), so a cue can be told to close one ("I'm not, I love my job");
 - which words say whose a finding is: the writer's ("I", "me"), a third person's ("he", "her"),
   or anyone's at all ("my", "we" too): a question naming none of them is about a sign in general.
 Word normalisation itself (lower case, slang, typos) lives in `bot.understanding.text` and `language.yaml`.
@@ -33,6 +34,7 @@ class LanguageModule:
     cue_position: CuePosition
     sentence_end: re.Pattern[str]
     clause_subjects: frozenset[str]
+    clause_openers: frozenset[str]  # words that open a new clause: the subjects, "it", "but", "so"
     first_person: frozenset[str]  # the writer as the subject or object: "I", "me"
     third_person: frozenset[str]  # "he", "her", "they"
     person_words: frozenset[str]  # every word that names somebody in particular, these included
@@ -59,6 +61,10 @@ ENGLISH = LanguageModule(
     # ".", "!", "?", ";", line breaks; a dot between digits ("38.5") is not a sentence end.
     sentence_end=re.compile(r"(?<!\d)[.](?!\d)|[!?;\n]+|\s[-–—]\s"),
     clause_subjects=frozenset({"i", "im", "ive", "id", "ill", "he", "hes", "she", "shes", "we", "they", "you"}),
+    clause_openers=frozenset(
+        {"i", "im", "ive", "id", "ill", "he", "hes", "she", "shes", "we", "they", "you", "it", "its", "that", "thats",
+         "this", "and", "but", "so", "just", "because", "honestly", "promise", "lol", "haha"}
+    ),
     first_person=_I,
     third_person=_THEY,
     person_words=_I | _THEY | {"my", "mine", "we", "our", "us", "ill", "himself", "herself"},

@@ -298,6 +298,7 @@ class _Trigger:
     crosses: frozenset[str]  # terminators the scope runs through
     concepts: frozenset[str]  # the concepts it applies to (empty: all)
     opens: bool = False  # counts only where it opens the sentence
+    closes: bool = False  # counts only where it closes a clause
 
 
 @dataclass(frozen=True)
@@ -433,11 +434,18 @@ class Triage:
             ),
         )
         # "Fever? No. Numb? No.": a sentence that is only a "no" answers the one before it.
-        answered_no = [self._only(found, tokens, "answer_no") for tokens, found in zip(sentences, scans, strict=True)]
+        answered_no = [self._answers_no(found, tokens) for tokens, found in zip(sentences, scans, strict=True)]
+        # "My son says I'm killing myself. I'm not.": a denial after a finding, in its sentence or
+        # the next, puts it in doubt.
+        denials = [self._denials(tokens, found) for tokens, found in zip(sentences, scans, strict=True)]
         results: list[TriageResult] = []
         for number, (tokens, found, other) in enumerate(zip(sentences, scans, about_other, strict=True)):
             answered = number + 1 < len(sentences) and answered_no[number + 1]
-            results.extend(self._assess_sentence(tokens, found, self.concepts, other, facts, answered_no=answered))
+            later = number + 1 < len(sentences) and bool(denials[number + 1])
+            denied_from = len(tokens) if later else max(denials[number], default=None)
+            results.extend(
+                self._assess_sentence(tokens, found, self.concepts, other, facts, answered_no=answered, denied_from=denied_from)
+            )
         # Some concepts join clues across sentences: "I'm 78. The pain started last week."
         if len(sentences) > 1 and self._across:
             # The sentences' own scans, moved to their place in the message: a phrase never
@@ -463,7 +471,10 @@ class Triage:
         facts: _MessageFacts,
         sentence_bounds: Sequence[Span] = (),
         answered_no: bool = False,
+        denied_from: int | None = None,
     ) -> list[TriageResult]:
+        """`denied_from`: a finding that ends by this position is followed by a denial (the
+        sentence's length when the next sentence denies)."""
         findings = self._findings(found, concepts)
         if sentence_bounds:
             # Clues joined across sentences: a finding within one sentence was judged there.
@@ -471,7 +482,18 @@ class Triage:
         if not findings:
             return []
         context = self._context(tokens, found)
-        judged = (self._judge(finding, tokens, context, someone_else, facts, answered_no) for finding in findings)
+        judged = (
+            self._judge(
+                finding,
+                tokens,
+                context,
+                someone_else,
+                facts,
+                answered_no,
+                denied=denied_from is not None and finding.span[1] <= denied_from,
+            )
+            for finding in findings
+        )
         return [result for result in judged if result is not None]
 
     # ------------------------------------------------------------------ findings
@@ -506,7 +528,9 @@ class Triage:
             (trigger, span)
             for trigger in self.triggers
             for span in found.get(trigger.group.id, ())
-            if not _overlaps(span, pseudo) and (not trigger.opens or span[0] == opening)
+            if not _overlaps(span, pseudo)
+            and (not trigger.opens or span[0] == opening)
+            and (not trigger.closes or self._closes_clause(tokens, span))
         ]
         trigger_spans = [span for _, span in triggers]
         terminators = tuple(
@@ -521,9 +545,27 @@ class Triage:
         recent = any(trigger.kind == "recent" and not _overlaps(span, recovery) for trigger, span in triggers)
         return _SentenceContext(tuple(triggers), terminators, subjects, recent)
 
-    def _only(self, found: Mapping[int, list[Span]], tokens: Sequence[str], kind: str) -> bool:
-        """Whether the sentence is nothing but one cue of `kind` ("No.")."""
-        return any((0, len(tokens)) in found.get(trigger.group.id, ()) for trigger in self._by_kind.get(kind, ()))
+    def _closes_clause(self, tokens: Sequence[str], span: Span) -> bool:
+        """Whether a cue ends its sentence or a new clause follows it: "I'm not, I love my job"."""
+        return span[1] == len(tokens) or tokens[span[1]] in self.language.clause_openers
+
+    def _denials(self, tokens: Sequence[str], found: Mapping[int, list[Span]]) -> list[int]:
+        """Where denials that close a clause start in a sentence ("...killing myself. I'm not.")."""
+        return [
+            span[0]
+            for trigger in self._by_kind.get("denial", ())
+            for span in found.get(trigger.group.id, ())
+            if not trigger.closes or self._closes_clause(tokens, span)
+        ]
+
+    def _answers_no(self, found: Mapping[int, list[Span]], tokens: Sequence[str]) -> bool:
+        """Whether the sentence is a "no" answer to the one before: only the cue ("No."), or the
+        cue and then a new clause ("No, I sleep like a baby")."""
+        return any(
+            span[0] == 0 and self._closes_clause(tokens, span)
+            for trigger in self._by_kind.get("answer_no", ())
+            for span in found.get(trigger.group.id, ())
+        )
 
     def _has_kind(self, found: Mapping[int, list[Span]], kind: str) -> bool:
         return any(trigger.group.id in found for trigger in self._by_kind.get(kind, ()))
@@ -571,9 +613,11 @@ class Triage:
         someone_else: bool,
         facts: _MessageFacts,
         answered_no: bool = False,
+        denied: bool = False,
     ) -> TriageResult | None:
         """`answered_no`: the next sentence is only "No" ("Fever? No."): no alarm, but a crisis
-        word is still worth its safety question."""
+        word is still worth its safety question. `denied`: a denial that closes a clause follows
+        the finding ("My son says I'm killing myself. I'm not."): ask rather than alarm."""
         kinds = self._kinds(finding, context)
         result = self._judge_kinds(finding, kinds, tokens, context, someone_else, facts)
         if result is None or result.action == "info":
@@ -598,7 +642,7 @@ class Triage:
                 return TriageResult(spec.level, spec.id, "info")
             if spec.ask:
                 return TriageResult(spec.level, spec.id, "ask", question=spec.ask)
-        if spec.ask and not spec.always_current and self._unsure(result, facts, context):
+        if spec.ask and not spec.always_current and (denied or self._unsure(result, facts, context)):
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=result.about_other)
         return result
 
@@ -680,6 +724,11 @@ class Triage:
             # "what does saddle anaesthesia mean?"; but "what does it mean that I can't pee since
             # this morning?" is happening now, whatever the question around it.
             return TriageResult(spec.level, spec.id, "info")
+        if spec.ask_if_over and "recent" not in kinds and (recovered or self._told_as_over(kinds, facts)):
+            # "Cancer-free 12 years, discharged from oncology": the history still matters, but only
+            # with back pain that is new, getting worse or waking them at night; one question about
+            # now tells that apart, where the alarm would send every survivor to a doctor today.
+            return TriageResult(spec.level, spec.id, "ask", question=spec.ask_if_over, about_other=other)
         if not finding.strong or (self._told_as_over(kinds, facts) and spec.ask is not None):
             # A weak clue; or a sign in a message that tells a past and a recovery in other words
             # ("Two summers ago my bottom went numb after a long ride. Never again, all fine."):
@@ -737,7 +786,9 @@ def _compile_triggers(rules: Iterable[ContextRule], language: LanguageModule, in
         for phrases, after in ((rule.cues, default_after), (rule.before, False), (rule.after, True)):
             if phrases:
                 group = index.add(phrases)
-                yield _Trigger(rule.kind, group, after, levels, rule.max_scope, crosses, concepts, rule.opens)
+                yield _Trigger(
+                    rule.kind, group, after, levels, rule.max_scope, crosses, concepts, rule.opens, rule.closes
+                )
 
 
 def _overlaps(span: Span, others: Iterable[Span]) -> bool:
