@@ -1362,8 +1362,10 @@ def backlog_table(run: BacklogRun) -> str:
         ("backlog: all confirmed to Telegram before the SIGKILL", "yes" if run.confirmed_before_kill else "no"),
         ("backlog: updates kept in the inbox at the kill", f"{run.inbox_at_kill}"),
         ("backlog: patients answered after the restart", f"{run.answered} / {run.updates}"),
-        ("backlog: requests in the backlog delivered to staff once", f"{run.requests_delivered_once} / "
-         f"{run.requests_in_backlog}"),
+        (
+            "backlog: requests in the backlog delivered to staff once",
+            f"{run.requests_delivered_once} / {run.requests_in_backlog}",
+        ),
         ("backlog: requests delivered twice", f"{run.requests_duplicated}"),
         ("backlog: seconds from restart to the last answer", f"{run.seconds_to_answer_all:.1f}"),
     ]
@@ -1442,13 +1444,16 @@ async def staff_400_check(base: Path, requests: int = 4) -> StaffFaultRun:
 
 def staff_400_table(run: StaffFaultRun) -> str:
     rows = [
-        ("staff 400s: requests (half while STAFF_CHAT_ID was wrong, half during 'not enough rights')",
-         f"{run.requests}"),
+        (
+            "staff 400s: requests (half while STAFF_CHAT_ID was wrong, half during 'not enough rights')",
+            f"{run.requests}",
+        ),
         ("staff 400s: patients told 'received'", f"{run.received} / {run.requests}"),
-        ("staff 400s: wrong STAFF_CHAT_ID reported at start (getChat)",
-         "yes" if run.start_error_naming_setting else "no"),
-        ("staff 400s: ERROR lines naming STAFF_CHAT_ID and the open requests",
-         f"{run.error_lines_naming_setting}"),
+        (
+            "staff 400s: wrong STAFF_CHAT_ID reported at start (getChat)",
+            "yes" if run.start_error_naming_setting else "no",
+        ),
+        ("staff 400s: ERROR lines naming STAFF_CHAT_ID and the open requests", f"{run.error_lines_naming_setting}"),
         ("staff 400s: delivered once / twice / never", f"{run.delivered_once} / {run.duplicated} / {run.lost}"),
     ]
     return "\n".join(["| metric | value |", "|---|---|"] + [f"| {name} | {value} |" for name, value in rows])

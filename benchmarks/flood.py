@@ -66,8 +66,10 @@ def main() -> None:
         results = {flood: run(flood, Path(folder)) for flood in floods}
     calm = results.get(0)
     print(f"{OTHERS} other patients ask one question each right after one chat's flood (fresh bot per run)\n")
-    print("| flood from one chat | others' wait, median | others' wait, max | max / no flood | flooder's replies "
-          "| 'slow down' notices |")
+    print(
+        "| flood from one chat | others' wait, median | others' wait, max | max / no flood | flooder's replies "
+        "| 'slow down' notices |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for flood, result in results.items():
         ratio = f"{result['max'] / calm['max']:.1f}x" if calm else "-"

@@ -309,18 +309,14 @@ class StubUnderstander:
         ((80.0, 40.0, 30.0), ["breathing"]),  # a weak second one is left out
     ],
 )
-def test_did_you_mean_offers_candidates(
-    knowledge: Knowledge, scores: tuple[float, ...], shown: list[str]
-) -> None:
+def test_did_you_mean_offers_candidates(knowledge: Knowledge, scores: tuple[float, ...], shown: list[str]) -> None:
     ids = ("breathing", "sleep", "exercise")
     match = MatchResult("did_you_mean", tuple(map(Candidate, ids, scores)))
     stub = Chat(Dialogue(knowledge, understander=StubUnderstander(match)))  # type: ignore[arg-type]
     turn = stub.text("breathe or sleep")
     (reply,) = turn.replies
     assert reply.text == knowledge.ui.texts["did_you_mean"]
-    assert [(e.kind, e.data) for e in turn.events] == [
-        ("did_you_mean", {"entries": shown, "score": scores[0]})
-    ]
+    assert [(e.kind, e.data) for e in turn.events] == [("did_you_mean", {"entries": shown, "score": scores[0]})]
     assert actions(turn) == [*(ShowAnswer(e).encode() for e in shown), "none"]
     assert [b.label for b in buttons_of(turn)] == [
         *(knowledge.entries[e].title for e in shown),

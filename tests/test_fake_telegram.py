@@ -65,9 +65,7 @@ def server() -> Iterator[FakeTelegramServer]:
         assert fake.internal_errors == []
 
 
-def run_with_bot(
-    server: FakeTelegramServer, scenario: Callable[[Bot], Awaitable[Any]], **bot_kwargs: Any
-) -> Any:
+def run_with_bot(server: FakeTelegramServer, scenario: Callable[[Bot], Awaitable[Any]], **bot_kwargs: Any) -> Any:
     """Run one async scenario against a freshly initialised Bot pointed at the fake."""
 
     async def main() -> Any:
@@ -133,9 +131,7 @@ def test_send_message_returns_realistic_message_and_records_state(
 
 
 def test_unknown_chat_is_chat_not_found(server: FakeTelegramServer) -> None:
-    assert bad_request(server, lambda bot: bot.send_message(999, "x")) == (
-        "Bad Request: chat not found"
-    )
+    assert bad_request(server, lambda bot: bot.send_message(999, "x")) == ("Bad Request: chat not found")
 
 
 # --------------------------------------------------------------------------- text validation
@@ -180,11 +176,8 @@ def test_unknown_chat_is_chat_not_found(server: FakeTelegramServer) -> None:
         ("x", "HTMLX", 'Bad Request: unsupported parse_mode "HTMLX"'),
     ],
 )  # fmt: skip
-def test_text_validation_errors(
-    server: FakeTelegramServer, text: str, parse_mode: str | None, expected: str
-) -> None:
-    assert bad_request(server, lambda bot: bot.send_message(CHAT, text, parse_mode=parse_mode)) \
-        == expected
+def test_text_validation_errors(server: FakeTelegramServer, text: str, parse_mode: str | None, expected: str) -> None:
+    assert bad_request(server, lambda bot: bot.send_message(CHAT, text, parse_mode=parse_mode)) == expected
     assert server.bot_messages(CHAT) == []
 
 
@@ -206,9 +199,7 @@ def test_valid_html_is_accepted(server: FakeTelegramServer, text: str) -> None:
 
 
 def test_html_entities_and_pre_language() -> None:
-    text, entities = parse_html(
-        '😀 <pre><code class="language-py">x</code></pre> <a href="tg://user?id=1">u</a>'
-    )
+    text, entities = parse_html('😀 <pre><code class="language-py">x</code></pre> <a href="tg://user?id=1">u</a>')
     assert text == "😀 x u"
     assert entities == [
         {"type": "pre", "offset": 3, "length": 1, "language": "py"},
@@ -266,12 +257,14 @@ def test_escaped_text_always_parses_to_itself(raw: str) -> None:
         ({"something": []}, "Bad Request: can't parse reply keyboard markup JSON object"),
     ],
 )  # fmt: skip
-def test_keyboard_validation_errors(
-    server: FakeTelegramServer, markup: dict[str, Any], expected: str
-) -> None:
-    assert bad_request(
-        server, lambda bot: bot.send_message(CHAT, "x", reply_markup=markup)  # type: ignore[arg-type]
-    ) == expected
+def test_keyboard_validation_errors(server: FakeTelegramServer, markup: dict[str, Any], expected: str) -> None:
+    assert (
+        bad_request(
+            server,
+            lambda bot: bot.send_message(CHAT, "x", reply_markup=markup),  # type: ignore[arg-type]
+        )
+        == expected
+    )
 
 
 def test_keyboard_limits_are_inclusive(server: FakeTelegramServer) -> None:
@@ -284,9 +277,7 @@ def test_keyboard_limits_are_inclusive(server: FakeTelegramServer) -> None:
 
 
 def test_reply_keyboard_contact_flow(server: FakeTelegramServer) -> None:
-    keyboard = ReplyKeyboardMarkup(
-        [[KeyboardButton("Share phone", request_contact=True)]], one_time_keyboard=True
-    )
+    keyboard = ReplyKeyboardMarkup([[KeyboardButton("Share phone", request_contact=True)]], one_time_keyboard=True)
     run_with_bot(server, lambda bot: bot.send_message(CHAT, "Phone?", reply_markup=keyboard))
     assert server.reply_keyboard(CHAT)["keyboard"][0][0]["request_contact"] is True
     update = server.press_reply_button(CHAT, "Share phone", phone_number="+491701234567")
@@ -294,8 +285,7 @@ def test_reply_keyboard_contact_flow(server: FakeTelegramServer) -> None:
     assert contact["user_id"] == update["message"]["from"]["id"] == CHAT
     assert server.reply_keyboard(CHAT) is None  # one_time keyboard hides after use
 
-    run_with_bot(server, lambda bot: bot.send_message(CHAT, "ok",
-                                                      reply_markup=ReplyKeyboardRemove()))
+    run_with_bot(server, lambda bot: bot.send_message(CHAT, "ok", reply_markup=ReplyKeyboardRemove()))
     assert server.reply_keyboard(CHAT) is None
     assert "reply_markup" not in server.last_bot_message(CHAT).raw  # only inline is echoed
 
@@ -318,8 +308,7 @@ def test_edit_message_text_and_markup(server: FakeTelegramServer) -> None:
                 await attempt()
             except BadRequest as exc:
                 errors.append(exc.message)
-        edited = await bot.edit_message_text("<b>two</b>", CHAT, sent.message_id,
-                                             parse_mode="HTML")
+        edited = await bot.edit_message_text("<b>two</b>", CHAT, sent.message_id, parse_mode="HTML")
         assert edited.text == "two" and edited.reply_markup is None and edited.edit_date
         await bot.edit_message_reply_markup(CHAT, sent.message_id, reply_markup=markup)
         return errors
@@ -329,8 +318,7 @@ def test_edit_message_text_and_markup(server: FakeTelegramServer) -> None:
         "Message is not modified: specified new message content and reply markup are exactly "
         "the same as a current content and reply markup of the message"
     ).lower()
-    assert [e.lower() for e in errors] == [not_modified, not_modified,
-                                           "message to edit not found"]
+    assert [e.lower() for e in errors] == [not_modified, not_modified, "message to edit not found"]
     [message] = server.bot_messages(CHAT)
     assert message.text == "two" and message.button_texts == ["A"]
     assert [e["text"] for e in message.edits] == ["one", "two"]
@@ -411,11 +399,23 @@ def test_long_poll_returns_promptly_and_offsets_confirm(server: FakeTelegramServ
         assert len(server.pending_updates()) == 1
         assert await bot.get_updates(offset=rest[-1].update_id + 1, timeout=0) == ()
 
-        server.push_update({"message": {"chat": {"id": -100, "type": "group", "title": "G"},
-                                        "from": {"id": 7, "is_bot": False, "first_name": "U"},
-                                        "sticker": {"file_id": "s", "file_unique_id": "u",
-                                                    "type": "regular", "width": 1, "height": 1,
-                                                    "is_animated": False, "is_video": False}}})
+        server.push_update(
+            {
+                "message": {
+                    "chat": {"id": -100, "type": "group", "title": "G"},
+                    "from": {"id": 7, "is_bot": False, "first_name": "U"},
+                    "sticker": {
+                        "file_id": "s",
+                        "file_unique_id": "u",
+                        "type": "regular",
+                        "width": 1,
+                        "height": 1,
+                        "is_animated": False,
+                        "is_video": False,
+                    },
+                }
+            }
+        )
         server.push_photo(CHAT, b"jpeg", caption="pic")
         server.push_voice(CHAT)
         got = await bot.get_updates(allowed_updates=["message"], timeout=0)
@@ -465,9 +465,7 @@ def test_application_end_to_end(server: FakeTelegramServer) -> None:
             [menu] = await server.wait_for_bot_messages_async(CHAT, 1, timeout=3)
             assert menu.text == "Hi" and menu.button_texts == ["Ping"]
             server.press_inline_button(CHAT, "Ping")
-            await server.wait_for_async(
-                lambda: server.last_bot_message(CHAT).text == "Pong!", timeout=3
-            )
+            await server.wait_for_async(lambda: server.last_bot_message(CHAT).text == "Pong!", timeout=3)
             await app.updater.stop()
             await app.stop()
 
@@ -503,8 +501,9 @@ def test_wrong_token_is_401_and_unknown_method_404(server: FakeTelegramServer) -
 
 
 def test_json_and_query_string_bodies_are_accepted(server: FakeTelegramServer) -> None:
-    body = json.dumps({"chat_id": CHAT, "text": "123",
-                       "reply_markup": {"inline_keyboard": [[{"text": "A", "url": "https://x.y"}]]}})
+    body = json.dumps(
+        {"chat_id": CHAT, "text": "123", "reply_markup": {"inline_keyboard": [[{"text": "A", "url": "https://x.y"}]]}}
+    )
     request = urllib.request.Request(
         f"{server.base_url}{server.token}/sendMessage", data=body.encode(),
         headers={"Content-Type": "application/json"},
@@ -563,9 +562,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append(
-            (json.loads(body), self.headers.get("X-Telegram-Bot-Api-Secret-Token"))
-        )
+        self.received.append((json.loads(body), self.headers.get("X-Telegram-Bot-Api-Secret-Token")))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -579,6 +576,7 @@ def test_webhook_mode(server: FakeTelegramServer) -> None:
     threading.Thread(target=receiver.serve_forever, args=(0.05,), daemon=True).start()
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
     try:
+
         async def scenario(bot: Bot) -> None:
             assert await bot.set_webhook(hook, secret_token="s3cret")
             info = await bot.get_webhook_info()
@@ -627,7 +625,8 @@ def test_a_request_cut_off_midway_is_not_handled(server: FakeTelegramServer) -> 
     with socket.create_connection((server.host, server.port)) as raw:
         raw.sendall(
             f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:10]
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:10]
         )
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline and len(server.requests) == before:

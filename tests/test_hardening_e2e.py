@@ -145,7 +145,11 @@ def test_a_corrupt_database_gets_its_own_advice(tmp_path: Path) -> None:
     data.mkdir()
     (data / DATABASE_NAME).write_bytes(b"this is not a database, it was overwritten " * 200)
     run = run_bot(
-        "run", TELEGRAM_BOT_TOKEN=TOKEN, DATA_DIR=str(data), KEY_FILE=str(tmp_path / "key"), TELEGRAM_BASE_URL="http://127.0.0.1:9/bot"
+        "run",
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        DATA_DIR=str(data),
+        KEY_FILE=str(tmp_path / "key"),
+        TELEGRAM_BASE_URL="http://127.0.0.1:9/bot",
     )
     lines = _errors(run.stderr)
     assert run.returncode == 2, run.stderr

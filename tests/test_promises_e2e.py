@@ -117,9 +117,7 @@ def error_lines(output: str) -> list[str]:
 # ---------------------------------------------------------------------------------- 1. backlog
 
 
-def test_a_backlog_larger_than_the_handler_pool_survives_a_sigkill(
-    fresh: FakeTelegramServer, tmp_path: Path
-) -> None:
+def test_a_backlog_larger_than_the_handler_pool_survives_a_sigkill(fresh: FakeTelegramServer, tmp_path: Path) -> None:
     """400 patients' updates arrive at once (python-telegram-bot runs 256 handlers at a time)
     while Telegram is slow, the last of them another patient's "I agree, send it"; the bot is
     killed once Telegram has been told every update was received. After the restart every one
@@ -275,9 +273,7 @@ def test_logs_never_tie_a_triage_level_to_a_patient(fresh: FakeTelegramServer, t
 
 
 @pytest.mark.parametrize("flood", [500])
-def test_one_chats_flood_does_not_hold_up_other_patients(
-    fresh: FakeTelegramServer, tmp_path: Path, flood: int
-) -> None:
+def test_one_chats_flood_does_not_hold_up_other_patients(fresh: FakeTelegramServer, tmp_path: Path, flood: int) -> None:
     server = fresh
     bot = make_bot(server, tmp_path).start()
     flooder, others = new_chat(), [new_chat() for _ in range(5)]

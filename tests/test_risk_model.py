@@ -198,8 +198,11 @@ def _drop(name: str):
     ("change", "field", "words"),
     [
         (_set("language", "ja"), "language", "is for language 'ja'"),
-        (_set("classes", "none\tcrisis\tkidneys\tsaddle\tlegs\tchest\tinjury\tfever\tcancer\tage"), "classes",
-         "'kidneys' names no question of safety.yaml"),
+        (
+            _set("classes", "none\tcrisis\tkidneys\tsaddle\tlegs\tchest\tinjury\tfever\tcancer\tage"),
+            "classes",
+            "'kidneys' names no question of safety.yaml",
+        ),
         (_set("bias", "1\t2"), "bias", "one per class"),
         (_set("ask_above", "1.5"), "ask_above", "above 0 and at most 1"),
         (_set("min_words", "0"), "min_words", "at least 1"),

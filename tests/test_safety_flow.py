@@ -167,7 +167,9 @@ def test_a_question_at_an_unknown_level_is_refused(copy: Path) -> None:
 
 
 def test_every_question_is_asked_by_some_concept_or_the_safety_net(knowledge: Knowledge) -> None:
-    asked = {question for concept in knowledge.triage.concepts for question in (concept.ask, concept.ask_if_over) if question}
+    asked = {
+        question for concept in knowledge.triage.concepts for question in (concept.ask, concept.ask_if_over) if question
+    }
     assert knowledge.triage.model is not None
     asked |= set(knowledge.triage.model.classes) - {"none"}
     assert asked == set(knowledge.triage.questions)

@@ -134,7 +134,9 @@ def test_all_no_gives_result_none_self_care_and_booking(chat: Chat, knowledge: K
     urls = [button.url for button in buttons_of(turn) if button.url]
     assert urls == [knowledge.settings.booking_url]
     assert labels(turn) == [
-        knowledge.ui.buttons["book"], knowledge.request.buttons["request"], knowledge.ui.buttons["menu"]
+        knowledge.ui.buttons["book"],
+        knowledge.request.buttons["request"],
+        knowledge.ui.buttons["menu"],
     ]
     assert chat.state.selfcheck is None
     assert [(event.kind, event.data) for event in turn.events] == [("selfcheck_finished", {"yes": 0})]
@@ -324,9 +326,7 @@ def test_double_tap_on_not_sure_counts_once(chat: Chat, knowledge: Knowledge) ->
 
 
 @pytest.mark.parametrize("data", ["s:zz:99:y", "s:1:1:y", "s:2:0:n"])
-def test_forged_selfcheck_data_during_a_check_is_stale(
-    chat: Chat, knowledge: Knowledge, data: str
-) -> None:
+def test_forged_selfcheck_data_during_a_check_is_stale(chat: Chat, knowledge: Knowledge, data: str) -> None:
     started(chat)
     assert_stale(chat, data, knowledge)
 
@@ -343,9 +343,7 @@ def test_selfcheck_press_without_a_check_shows_the_menu(chat: Chat, knowledge: K
     assert turn.replies and turn.replies[-1].buttons
 
 
-@pytest.mark.parametrize(
-    "data", ["xyz", "a:nope", "a:" + "x" * 63, "s:1:0:q", "", "menu ", "s:1:100:y", "a:Sleep"]
-)
+@pytest.mark.parametrize("data", ["xyz", "a:nope", "a:" + "x" * 63, "s:1:0:q", "", "menu ", "s:1:100:y", "a:Sleep"])
 def test_unknown_button_data_gets_toast_and_menu(chat: Chat, knowledge: Knowledge, data: str) -> None:
     started(chat)
     before = chat.state
@@ -441,8 +439,20 @@ def test_state_round_trips_at_every_step(chat: Chat, knowledge: Knowledge) -> No
 
 @pytest.mark.parametrize(
     "stored",
-    [None, "", "garbage", "{", "[]", "null", '"x"', "1e400", '{"selfcheck": 5}',
-     '{"checks_started": "many"}', '{"selfcheck": {"step": 1}}', '{"selfcheck": {"run": "1", "step": "x"}}'],
+    [
+        None,
+        "",
+        "garbage",
+        "{",
+        "[]",
+        "null",
+        '"x"',
+        "1e400",
+        '{"selfcheck": 5}',
+        '{"checks_started": "many"}',
+        '{"selfcheck": {"step": 1}}',
+        '{"selfcheck": {"run": "1", "step": "x"}}',
+    ],
 )
 def test_garbage_state_becomes_a_fresh_state(stored: str | None) -> None:
     assert ConversationState.from_json(stored) == ConversationState()

@@ -277,7 +277,7 @@ def test_a_general_question_about_someone_names_nobody(understander, text, actio
 
 
 def test_a_now_inside_an_age_does_not_end_the_scope_of_a_recovery(understander):
-    """"(I'm 45 now)" is an age, not a terminator: "healed completely" still reaches the fall."""
+    """ "(I'm 45 now)" is an age, not a terminator: "healed completely" still reaches the fall."""
     text = "had a bad fall from a horse at 19 (I'm 45 now), broke my collarbone, healed completely."
     assert rules(understander, text) is None
 
@@ -435,7 +435,6 @@ def test_a_red_flag_told_with_a_past_and_a_recovery_elsewhere_gets_the_question(
 def test_old_scars_are_not_self_harm_now(understander):
     assert alarm(understander, "I have scars on my lower back from an old operation, is that a problem?") is None
     assert alarm(understander, "I cut myself again last night") == "crisis"
-
 
 
 @pytest.mark.parametrize(

@@ -94,14 +94,14 @@ def test_real_slips_find_the_word() -> None:
 
 
 def test_other_forms_of_known_words_are_not_typos() -> None:
-    """"kinds" is a plural, not a slip for "kids"; "tablets" stays "tablets"."""
+    """ "kinds" is a plural, not a slip for "kids"; "tablets" stays "tablets"."""
     known = lexicon("1x")
     assert known.correct("kinds") == "kinds"
     assert known.correct("recommended") == "recommended"
 
 
 def test_words_a_triage_pattern_wants_are_kept_as_typed() -> None:
-    """"dribbl*" wants "dribbling": correcting it to some other known word would hide it."""
+    """ "dribbl*" wants "dribbling": correcting it to some other known word would hide it."""
     known = lexicon("1x")
     assert known.correct("dribbling") == "dribbling"
     assert known.correct("temprature") == "temperature"  # a correction that keeps the stem is fine

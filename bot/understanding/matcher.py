@@ -69,7 +69,6 @@ MODEL_EXTRA_CHANCE = 0.2  # an entry the model gives this chance is scored even 
 SURE_SCORE = 70.0  # the matcher's own score from which its answer stands against the model's "not covered"
 
 
-
 @dataclass(frozen=True)
 class Thresholds:
     """Where the scores decide between answering, asking "did you mean" and the fallback."""

@@ -136,7 +136,6 @@ class Lexicon:
         self._replacements = _compile_replacements(language.replacements)
         self._cached_correction = lru_cache(maxsize=CORRECTION_CACHE_SIZE)(self._correct_unknown)
 
-
     def tokens(self, text: str) -> list[str]:
         """Normalised, slang-expanded, typo-corrected words of a patient's message."""
         expanded = self._expand(words(text))

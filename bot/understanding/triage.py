@@ -444,7 +444,9 @@ class Triage:
             later = number + 1 < len(sentences) and bool(denials[number + 1])
             denied_from = len(tokens) if later else max(denials[number], default=None)
             results.extend(
-                self._assess_sentence(tokens, found, self.concepts, other, facts, answered_no=answered, denied_from=denied_from)
+                self._assess_sentence(
+                    tokens, found, self.concepts, other, facts, answered_no=answered, denied_from=denied_from
+                )
             )
         # Some concepts join clues across sentences: "I'm 78. The pain started last week."
         if len(sentences) > 1 and self._across:

@@ -23,21 +23,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--token", default=DEFAULT_TOKEN)
     parser.add_argument("--username", default="fake_test_bot", help="the bot's @username")
-    parser.add_argument("--chat", type=int, action="append", default=[],
-                        help="pre-register a private chat id (repeatable)")
+    parser.add_argument(
+        "--chat", type=int, action="append", default=[], help="pre-register a private chat id (repeatable)"
+    )
     args = parser.parse_args(argv)
 
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
 
-    with FakeTelegramServer(args.token, host=args.host, port=args.port,
-                            bot_username=args.username) as server:
+    with FakeTelegramServer(args.token, host=args.host, port=args.port, bot_username=args.username) as server:
         for chat_id in args.chat:
             server.add_chat(chat_id)
         print(server.base_url, flush=True)
-        print(f"token={server.token} file_url={server.base_file_url} "
-              f"control={server.url}/_fake/", file=sys.stderr, flush=True)
+        print(
+            f"token={server.token} file_url={server.base_file_url} control={server.url}/_fake/",
+            file=sys.stderr,
+            flush=True,
+        )
         while not stopped.wait(0.2):
             pass
     return 0

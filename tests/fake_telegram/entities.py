@@ -152,9 +152,7 @@ def _decode_reference(text: str, i: int, strict: bool) -> tuple[str, int] | None
         code = int(text[start:j], 16 if hexadecimal else 10) if j > start else -1
         if code <= 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
             if strict:
-                raise EntityParseError(
-                    f"Invalid numeric character reference at byte offset {_byte_offset(text, i)}"
-                )
+                raise EntityParseError(f"Invalid numeric character reference at byte offset {_byte_offset(text, i)}")
             return None
         if j < n and text[j] == ";":
             j += 1
@@ -234,8 +232,7 @@ def parse_html(text: str, *, strict: bool = True) -> tuple[str, list[dict[str, A
             top = stack.pop()
             if end_name and end_name != top.tag:
                 raise EntityParseError(
-                    f'Unmatched end tag at byte offset {offset}, expected "</{top.tag}>", '
-                    f'found "</{end_name}>"'
+                    f'Unmatched end tag at byte offset {offset}, expected "</{top.tag}>", found "</{end_name}>"'
                 )
             _close_html(top, stack, out.pos, entities)
             continue
@@ -262,9 +259,7 @@ def parse_html(text: str, *, strict: bool = True) -> tuple[str, list[dict[str, A
                 i += 1
             attr_name = text[attr_start:i].lower()
             if not attr_name:
-                raise EntityParseError(
-                    f'Empty attribute name in the tag "{tag}" at byte offset {offset}'
-                )
+                raise EntityParseError(f'Empty attribute name in the tag "{tag}" at byte offset {offset}')
             while i < n and text[i] in _SPACE:
                 i += 1
             if i >= n:
@@ -274,8 +269,7 @@ def parse_html(text: str, *, strict: bool = True) -> tuple[str, list[dict[str, A
                     attributes[attr_name] = ""
                     continue
                 raise EntityParseError(
-                    "Expected equal sign in declaration of an attribute of the tag "
-                    f'"{tag}" at byte offset {offset}'
+                    f'Expected equal sign in declaration of an attribute of the tag "{tag}" at byte offset {offset}'
                 )
             i += 1
             while i < n and text[i] in _SPACE:
@@ -296,27 +290,22 @@ def parse_html(text: str, *, strict: bool = True) -> tuple[str, list[dict[str, A
                 value = text[value_start:i].lower()
                 if i >= n or (text[i] not in _SPACE and text[i] != ">"):
                     raise EntityParseError(
-                        f"Unexpected end of name token at byte offset "
-                        f"{_byte_offset(text, value_start)}"
+                        f"Unexpected end of name token at byte offset {_byte_offset(text, value_start)}"
                     )
             if i < n and text[i] not in _SPACE and text[i] != ">":
                 raise EntityParseError(
-                    f'Expected space or ">" after an attribute value of the tag "{tag}" '
-                    f"at byte offset {offset}"
+                    f'Expected space or ">" after an attribute value of the tag "{tag}" at byte offset {offset}'
                 )
             if strict and attr_name not in _HTML_ATTRIBUTES.get(tag, ()):
                 raise EntityParseError(
-                    f'Unsupported attribute "{attr_name}" in the tag "{tag}" '
-                    f"at byte offset {offset}"
+                    f'Unsupported attribute "{attr_name}" in the tag "{tag}" at byte offset {offset}'
                 )
             attributes[attr_name] = value
 
         node = _Open(tag=tag, start=out.pos, source_index=begin)
         if tag == "span":
             if attributes.get("class") != "tg-spoiler":
-                raise EntityParseError(
-                    f'Tag "span" must have class "tg-spoiler" at byte offset {offset}'
-                )
+                raise EntityParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {offset}')
         elif tag == "a":
             node.argument = attributes.get("href")
         elif tag == "code":
@@ -326,24 +315,18 @@ def parse_html(text: str, *, strict: bool = True) -> tuple[str, list[dict[str, A
         elif tag == "tg-emoji":
             emoji_id = attributes.get("emoji-id", "")
             if not emoji_id.isdigit() or int(emoji_id) == 0:
-                raise EntityParseError(
-                    f"Invalid custom emoji identifier specified at byte offset {offset}"
-                )
+                raise EntityParseError(f"Invalid custom emoji identifier specified at byte offset {offset}")
             node.argument = emoji_id
         elif tag == "blockquote":
             node.expandable = "expandable" in attributes
         stack.append(node)
 
     if stack:
-        raise EntityParseError(
-            f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"'
-        )
+        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"')
     return finalize(out.text(), entities)
 
 
-def _close_html(
-    node: _Open, stack: list[_Open], end: int, entities: list[dict[str, Any]]
-) -> None:
+def _close_html(node: _Open, stack: list[_Open], end: int, entities: list[dict[str, Any]]) -> None:
     """Turn a closed tag into an entity, applying Telegram's pre/code merging rules."""
     length = end - node.start
     if node.tag == "code" and stack and stack[-1].tag == "pre":
@@ -459,9 +442,7 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
                     if top.argument:
                         entities.append(_entity("text_link", top.start, length, url=top.argument))
                 elif top.tag == "custom_emoji":
-                    entities.append(
-                        _entity("custom_emoji", top.start, length, custom_emoji_id=top.argument)
-                    )
+                    entities.append(_entity("custom_emoji", top.start, length, custom_emoji_id=top.argument))
                 elif top.tag == "pre":
                     entities.append(_entity("pre", top.start, length, language=top.language))
                 else:
@@ -496,9 +477,7 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
             else:
                 node.tag, i = "code", i + 1
         else:
-            raise EntityParseError(
-                f"Character '{c}' is reserved and must be escaped with the preceding '\\'"
-            )
+            raise EntityParseError(f"Character '{c}' is reserved and must be escaped with the preceding '\\'")
         stack.append(node)
 
     if stack:
@@ -553,9 +532,7 @@ def parse_markdown(text: str) -> tuple[str, list[dict[str, Any]]]:
             i += 1
             continue
         begin = i
-        error = EntityParseError(
-            f"Can't find end of the entity starting at byte offset {_byte_offset(text, begin)}"
-        )
+        error = EntityParseError(f"Can't find end of the entity starting at byte offset {_byte_offset(text, begin)}")
         start = out.pos
         if text.startswith("```", i):
             end = text.find("```", i + 3)
@@ -597,9 +574,7 @@ def parse_markdown(text: str) -> tuple[str, list[dict[str, Any]]]:
     return finalize(out.text(), entities)
 
 
-def parse_formatted(
-    text: str, parse_mode: str | None, *, strict: bool = True
-) -> tuple[str, list[dict[str, Any]]]:
+def parse_formatted(text: str, parse_mode: str | None, *, strict: bool = True) -> tuple[str, list[dict[str, Any]]]:
     """Dispatch on parse_mode (case-insensitive like Telegram); ValueError for unknown modes."""
     mode = (parse_mode or "").strip().lower()
     if not mode:

@@ -81,9 +81,7 @@ def validate_reply_markup(raw: Any) -> dict[str, Any] | None:
 
 def _validate_inline(keyboard: Any) -> None:
     if not isinstance(keyboard, list) or not all(isinstance(row, list) for row in keyboard):
-        raise bad_request(
-            'field "inline_keyboard" of the InlineKeyboardMarkup should be an Array of Arrays'
-        )
+        raise bad_request('field "inline_keyboard" of the InlineKeyboardMarkup should be an Array of Arrays')
     total = 0
     for row in keyboard:
         for button in row:
@@ -99,9 +97,7 @@ def _validate_inline(keyboard: Any) -> None:
             if not actions:
                 raise _button_error("Text buttons are unallowed in the inline keyboard")
             if len(actions) > 1:
-                raise _button_error(
-                    "exactly one of the optional fields must be used, got " + ", ".join(actions)
-                )
+                raise _button_error("exactly one of the optional fields must be used, got " + ", ".join(actions))
             if "callback_data" in actions:
                 data = button["callback_data"]
                 if not isinstance(data, str):
@@ -121,9 +117,7 @@ def _validate_inline(keyboard: Any) -> None:
 def _validate_reply_keyboard(markup: dict[str, Any]) -> None:
     keyboard = markup["keyboard"]
     if not isinstance(keyboard, list) or not all(isinstance(row, list) for row in keyboard):
-        raise bad_request(
-            'field "keyboard" of the ReplyKeyboardMarkup should be an Array of Arrays'
-        )
+        raise bad_request('field "keyboard" of the ReplyKeyboardMarkup should be an Array of Arrays')
     for row in keyboard:
         for button in row:
             if isinstance(button, str):
@@ -131,9 +125,7 @@ def _validate_reply_keyboard(markup: dict[str, Any]) -> None:
             elif isinstance(button, dict):
                 text = button.get("text")
                 if not isinstance(text, str):
-                    raise bad_request(
-                        'can\'t parse keyboard button: Field "text" must be of type String'
-                    )
+                    raise bad_request('can\'t parse keyboard button: Field "text" must be of type String')
                 requests = [key for key in REPLY_REQUESTS if button.get(key)]
                 if len(requests) > 1:
                     raise bad_request(
@@ -160,8 +152,4 @@ def reply_buttons(markup: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Flatten a reply keyboard into KeyboardButton dicts (strings become {"text": ...})."""
     if not markup or "keyboard" not in markup:
         return []
-    return [
-        {"text": button} if isinstance(button, str) else button
-        for row in markup["keyboard"]
-        for button in row
-    ]
+    return [{"text": button} if isinstance(button, str) else button for row in markup["keyboard"] for button in row]

@@ -47,7 +47,10 @@ def make_user(
 
 
 def make_chat(
-    chat_id: int, chat_type: str = "private", *, user: dict[str, Any] | None = None,
+    chat_id: int,
+    chat_type: str = "private",
+    *,
+    user: dict[str, Any] | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
     """A Chat object; private chats mirror the user's names like Telegram does."""
@@ -82,8 +85,11 @@ def photo_sizes(
 
 
 def document(
-    file_name: str = "file.pdf", mime_type: str = "application/pdf", file_size: int = 1024,
-    file_id: str | None = None, file_unique_id: str | None = None,
+    file_name: str = "file.pdf",
+    mime_type: str = "application/pdf",
+    file_size: int = 1024,
+    file_id: str | None = None,
+    file_unique_id: str | None = None,
 ) -> dict[str, Any]:
     """A Document object."""
     fid, uid = file_ids()
@@ -97,8 +103,11 @@ def document(
 
 
 def voice(
-    duration: int = 3, mime_type: str = "audio/ogg", file_size: int = 8_000,
-    file_id: str | None = None, file_unique_id: str | None = None,
+    duration: int = 3,
+    mime_type: str = "audio/ogg",
+    file_size: int = 8_000,
+    file_id: str | None = None,
+    file_unique_id: str | None = None,
 ) -> dict[str, Any]:
     """A Voice object."""
     fid, uid = file_ids()
@@ -134,8 +143,12 @@ def location(latitude: float = 52.52, longitude: float = 13.405) -> dict[str, An
 
 
 def contact(
-    phone_number: str, first_name: str = "Test", *, last_name: str | None = None,
-    user_id: int | None = None, vcard: str | None = None,
+    phone_number: str,
+    first_name: str = "Test",
+    *,
+    last_name: str | None = None,
+    user_id: int | None = None,
+    vcard: str | None = None,
 ) -> dict[str, Any]:
     """A Contact object; user_id equal to the sender means "shared own number"."""
     result: dict[str, Any] = {"phone_number": phone_number, "first_name": first_name}

@@ -345,9 +345,7 @@ def decode_params(
         params.update(data)
     elif mime == "multipart/form-data":
         parser = email.parser.BytesParser(policy=email.policy.HTTP)
-        message = parser.parsebytes(
-            f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode() + body
-        )
+        message = parser.parsebytes(f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode() + body)
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
             if not name:
@@ -578,9 +576,7 @@ class FakeTelegramServer:
 
     # ------------------------------------------------------------------ HTTP entry
 
-    def _handle_http(
-        self, http_method: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> Any:
+    def _handle_http(self, http_method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Any:
         split = urlsplit(raw_path)
         path = unquote(split.path)
         if path.startswith("/_fake/"):
@@ -642,9 +638,7 @@ class FakeTelegramServer:
             trace = traceback.format_exc()
             with self._lock:
                 self._internal_errors.append(f"{record.method}: {trace}")
-            return self._finish(
-                record, 500, {"ok": False, "error_code": 500, "description": f"fake: {trace}"}
-            )
+            return self._finish(record, 500, {"ok": False, "error_code": 500, "description": f"fake: {trace}"})
 
     def _finish(self, record: RecordedRequest, status: int | None, body: Any) -> Any:
         with self._cond:
@@ -722,9 +716,7 @@ class FakeTelegramServer:
         with self._lock:
             self._blocked.discard(int(chat_id))
 
-    def _take_fault(
-        self, method: str, params: dict[str, Any], kind: str | None = None
-    ) -> Fault | None:
+    def _take_fault(self, method: str, params: dict[str, Any], kind: str | None = None) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.method != "*" and fault.method.lower() != method.lower():
@@ -747,9 +739,7 @@ class FakeTelegramServer:
             return ApiError(403, p.get("description", "Forbidden: bot was blocked by the user"))
         if fault.kind == "retry_after":
             seconds = int(p.get("retry_after", 1))
-            return ApiError(
-                429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds}
-            )
+            return ApiError(429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds})
         status = int(p.get("status", 500))
         if "raw_body" in p:
             return _RawFault(status, str(p["raw_body"]))
@@ -807,9 +797,7 @@ class FakeTelegramServer:
             raise bad_request("chat_id is empty")
         chat: dict[str, Any] | None = None
         if isinstance(value, str) and value.startswith("@"):
-            chat = next(
-                (c for c in self._chats.values() if c.get("username") == value[1:]), None
-            )
+            chat = next((c for c in self._chats.values() if c.get("username") == value[1:]), None)
         else:
             try:
                 chat = self._chats.get(int(value))
@@ -834,12 +822,11 @@ class FakeTelegramServer:
             text, entities = finalize(raw, explicit)
         else:
             try:
-                text, entities = parse_formatted(raw, self._str(p, "parse_mode"),
-                                                 strict=self.strict_html)
+                text, entities = parse_formatted(raw, self._str(p, "parse_mode"), strict=self.strict_html)
             except EntityParseError as exc:
                 raise bad_request(f"can't parse entities: {exc}") from None
             except ValueError:
-                raise bad_request(f"unsupported parse_mode \"{p.get('parse_mode')}\"") from None
+                raise bad_request(f'unsupported parse_mode "{p.get("parse_mode")}"') from None
         if not text and not allow_empty:
             raise bad_request("message text is empty")
         if utf16_len(text) > limit:
@@ -854,14 +841,16 @@ class FakeTelegramServer:
         return self._users[user_id]
 
     def _ensure_chat(
-        self, chat_id: int, chat_type: str = "private", user_id: int | None = None,
+        self,
+        chat_id: int,
+        chat_type: str = "private",
+        user_id: int | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
         chat_id = int(chat_id)
         if chat_id not in self._chats:
             user = self._user(user_id if user_id is not None else chat_id)
-            chat = objects.make_chat(chat_id, chat_type, user=user,
-                                     title=fields.pop("title", None))
+            chat = objects.make_chat(chat_id, chat_type, user=user, title=fields.pop("title", None))
             chat.update(fields)
             self._chats[chat_id] = chat
             self._messages.setdefault(chat_id, {})
@@ -893,8 +882,12 @@ class FakeTelegramServer:
         return stored
 
     def _send_bot_message(
-        self, p: dict[str, Any], chat: dict[str, Any], content: dict[str, Any],
-        *, source_text: str | None = None,
+        self,
+        p: dict[str, Any],
+        chat: dict[str, Any],
+        content: dict[str, Any],
+        *,
+        source_text: str | None = None,
     ) -> dict[str, Any]:
         markup = validate_reply_markup(p.get("reply_markup"))
         reply_to = self._reply_target(p, chat)
@@ -908,9 +901,7 @@ class FakeTelegramServer:
         if markup and markup.get("inline_keyboard"):
             raw["reply_markup"] = {"inline_keyboard": markup["inline_keyboard"]}
         if reply_to is not None:
-            raw["reply_to_message"] = {
-                k: v for k, v in reply_to.raw.items() if k != "reply_to_message"
-            }
+            raw["reply_to_message"] = {k: v for k, v in reply_to.raw.items() if k != "reply_to_message"}
         preview = self._json(p, "link_preview_options")
         if preview is None and self._bool(p, "disable_web_page_preview"):
             preview = {"is_disabled": True}
@@ -965,8 +956,9 @@ class FakeTelegramServer:
             raise bad_request("inline keyboard expected")
         return markup if markup and markup["inline_keyboard"] else None
 
-    def _apply_edit(self, stored: ChatMessage, changes: dict[str, Any],
-                    markup: dict[str, Any] | None) -> dict[str, Any]:
+    def _apply_edit(
+        self, stored: ChatMessage, changes: dict[str, Any], markup: dict[str, Any] | None
+    ) -> dict[str, Any]:
         current_markup = stored.raw.get("reply_markup")
         new_markup = {"inline_keyboard": markup["inline_keyboard"]} if markup else None
         unchanged = all(stored.raw.get(k) == (v or None) for k, v in changes.items())
@@ -993,9 +985,7 @@ class FakeTelegramServer:
         stored.raw["edit_date"] = int(time.time())
         stored.text = stored.raw.get("text")
         stored.caption = stored.raw.get("caption")
-        stored.entities = list(
-            stored.raw.get("entities") or stored.raw.get("caption_entities") or []
-        )
+        stored.entities = list(stored.raw.get("entities") or stored.raw.get("caption_entities") or [])
         stored.reply_markup = new_markup
         self._cond.notify_all()
         return copy.deepcopy(stored.raw)
@@ -1014,9 +1004,7 @@ class FakeTelegramServer:
             return self._register_file(b"", value.rsplit("/", 1)[-1] or None, None, name)
         raise bad_request("wrong file identifier/HTTP URL specified")
 
-    def _register_file(
-        self, content: bytes, file_name: str | None, mime_type: str | None, folder: str
-    ) -> _StoredFile:
+    def _register_file(self, content: bytes, file_name: str | None, mime_type: str | None, folder: str) -> _StoredFile:
         file_id, unique_id = objects.file_ids()
         suffix = f"_{file_name}" if file_name else ""
         stored = _StoredFile(
@@ -1029,19 +1017,21 @@ class FakeTelegramServer:
 
     # ------------------------------------------------------------------ API methods
 
-    def _api_true(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                  req: RecordedRequest) -> bool:
+    def _api_true(self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest) -> bool:
         return True
 
-    def _api_get_me(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                    req: RecordedRequest) -> dict[str, Any]:
+    def _api_get_me(self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest) -> dict[str, Any]:
         return dict(self.bot_user)
 
-    def _api_get_updates(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                         req: RecordedRequest) -> list[dict[str, Any]]:
+    def _api_get_updates(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> list[dict[str, Any]]:
         if self._webhook.get("url"):
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is "
-                                "active; use deleteWebhook to delete the webhook first")
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is "
+                "active; use deleteWebhook to delete the webhook first",
+            )
         offset = self._int(p, "offset")
         limit = self._int(p, "limit") or 100
         limit = max(1, min(100, limit))
@@ -1063,8 +1053,11 @@ class FakeTelegramServer:
         try:
             while True:
                 if generation != self._poll_generation:
-                    raise ApiError(409, "Conflict: terminated by other getUpdates request; "
-                                        "make sure that only one bot instance is running")
+                    raise ApiError(
+                        409,
+                        "Conflict: terminated by other getUpdates request; "
+                        "make sure that only one bot instance is running",
+                    )
                 if self._redeliver:
                     batch, self._redeliver = self._redeliver[:limit], self._redeliver[limit:]
                     break
@@ -1093,8 +1086,7 @@ class FakeTelegramServer:
             return kind in self._allowed_updates
         return kind not in OPT_IN_UPDATES
 
-    def _api_set_webhook(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                         req: RecordedRequest) -> bool:
+    def _api_set_webhook(self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest) -> bool:
         url = self._str(p, "url") or ""
         if not url:
             return self._api_delete_webhook(p, files, req)
@@ -1119,15 +1111,15 @@ class FakeTelegramServer:
         self._cond.notify_all()
         return True
 
-    def _api_delete_webhook(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                            req: RecordedRequest) -> bool:
+    def _api_delete_webhook(self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest) -> bool:
         self._webhook = {}
         if self._bool(p, "drop_pending_updates"):
             self._queue.clear()
         return True
 
-    def _api_get_webhook_info(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                              req: RecordedRequest) -> dict[str, Any]:
+    def _api_get_webhook_info(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> dict[str, Any]:
         info: dict[str, Any] = {
             "url": self._webhook.get("url", ""),
             "has_custom_certificate": bool(self._webhook.get("has_custom_certificate")),
@@ -1141,23 +1133,22 @@ class FakeTelegramServer:
                 info["allowed_updates"] = list(self._allowed_updates)
         return info
 
-    def _api_send_message(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                          req: RecordedRequest) -> dict[str, Any]:
+    def _api_send_message(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> dict[str, Any]:
         chat = self._resolve_chat(p)
-        text, entities = self._formatted(p, "text", limit=MAX_TEXT_LENGTH, allow_empty=False,
-                                         too_long="message is too long")
-        return self._send_bot_message(p, chat, {"text": text, "entities": entities},
-                                      source_text=self._str(p, "text"))
+        text, entities = self._formatted(
+            p, "text", limit=MAX_TEXT_LENGTH, allow_empty=False, too_long="message is too long"
+        )
+        return self._send_bot_message(p, chat, {"text": text, "entities": entities}, source_text=self._str(p, "text"))
 
-    def _send_media(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                    name: str) -> dict[str, Any]:
+    def _send_media(self, p: dict[str, Any], files: dict[str, UploadedFile], name: str) -> dict[str, Any]:
         chat = self._resolve_chat(p)
         stored = self._media(p, files, name)
-        caption, entities = self._formatted(p, "caption", limit=MAX_CAPTION_LENGTH,
-                                            allow_empty=True,
-                                            too_long="message caption is too long")
-        base = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                "file_size": len(stored.content)}
+        caption, entities = self._formatted(
+            p, "caption", limit=MAX_CAPTION_LENGTH, allow_empty=True, too_long="message caption is too long"
+        )
+        base = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": len(stored.content)}
         if name == "photo":
             media: Any = [{**base, "width": 1280, "height": 960}]
         else:
@@ -1165,49 +1156,55 @@ class FakeTelegramServer:
             if stored.mime_type:
                 media["mime_type"] = stored.mime_type
         return self._send_bot_message(
-            p, chat, {name: media, "caption": caption or None, "caption_entities": entities},
+            p,
+            chat,
+            {name: media, "caption": caption or None, "caption_entities": entities},
             source_text=self._str(p, "caption"),
         )
 
-    def _api_send_photo(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                        req: RecordedRequest) -> dict[str, Any]:
+    def _api_send_photo(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> dict[str, Any]:
         return self._send_media(p, files, "photo")
 
-    def _api_send_document(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                           req: RecordedRequest) -> dict[str, Any]:
+    def _api_send_document(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> dict[str, Any]:
         return self._send_media(p, files, "document")
 
-    def _api_edit_message_text(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                               req: RecordedRequest) -> dict[str, Any]:
+    def _api_edit_message_text(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> dict[str, Any]:
         stored = self._editable(p)
         if stored.text is None:
             raise bad_request("there is no text in the message to edit")
-        text, entities = self._formatted(p, "text", limit=MAX_TEXT_LENGTH, allow_empty=False,
-                                         too_long="message is too long")
+        text, entities = self._formatted(
+            p, "text", limit=MAX_TEXT_LENGTH, allow_empty=False, too_long="message is too long"
+        )
         markup = self._edit_markup(p)
         stored.source_text = self._str(p, "text")
         stored.parse_mode = self._str(p, "parse_mode")
         return self._apply_edit(stored, {"text": text, "entities": entities}, markup)
 
-    def _api_edit_message_caption(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                                  req: RecordedRequest) -> dict[str, Any]:
+    def _api_edit_message_caption(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> dict[str, Any]:
         stored = self._editable(p)
         if stored.text is not None:
             raise bad_request("there is no caption in the message to edit")
-        caption, entities = self._formatted(p, "caption", limit=MAX_CAPTION_LENGTH,
-                                            allow_empty=True,
-                                            too_long="message caption is too long")
+        caption, entities = self._formatted(
+            p, "caption", limit=MAX_CAPTION_LENGTH, allow_empty=True, too_long="message caption is too long"
+        )
         markup = self._edit_markup(p)
-        return self._apply_edit(stored, {"caption": caption, "caption_entities": entities},
-                                markup)
+        return self._apply_edit(stored, {"caption": caption, "caption_entities": entities}, markup)
 
-    def _api_edit_message_reply_markup(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                                       req: RecordedRequest) -> dict[str, Any]:
+    def _api_edit_message_reply_markup(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> dict[str, Any]:
         stored = self._editable(p)
         return self._apply_edit(stored, {}, self._edit_markup(p))
 
-    def _api_delete_message(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                            req: RecordedRequest) -> bool:
+    def _api_delete_message(self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest) -> bool:
         chat = self._resolve_chat(p)
         message_id = self._int(p, "message_id", missing="message identifier is not specified")
         stored = self._find_message(chat["id"], message_id or 0)
@@ -1217,8 +1214,9 @@ class FakeTelegramServer:
         self._cond.notify_all()
         return True
 
-    def _api_answer_callback_query(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                                   req: RecordedRequest) -> bool:
+    def _api_answer_callback_query(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> bool:
         query_id = self._str(p, "callback_query_id") or ""
         record = self._callbacks.get(query_id)
         if record is None or record.answered:
@@ -1240,8 +1238,15 @@ class FakeTelegramServer:
 
     def _commands_key(self, p: dict[str, Any]) -> tuple[str, str]:
         scope = self._json(p, "scope") or {"type": "default"}
-        valid_scopes = ("default", "all_private_chats", "all_group_chats",
-                        "all_chat_administrators", "chat", "chat_administrators", "chat_member")
+        valid_scopes = (
+            "default",
+            "all_private_chats",
+            "all_group_chats",
+            "all_chat_administrators",
+            "chat",
+            "chat_administrators",
+            "chat_member",
+        )
         if not isinstance(scope, dict) or scope.get("type") not in valid_scopes:
             raise bad_request("can't parse BotCommandScope: unsupported type")
         if scope["type"].startswith("chat"):
@@ -1251,8 +1256,7 @@ class FakeTelegramServer:
             raise bad_request("invalid language code specified")
         return json.dumps(scope, sort_keys=True), language
 
-    def _api_set_my_commands(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                             req: RecordedRequest) -> bool:
+    def _api_set_my_commands(self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest) -> bool:
         commands = self._json(p, "commands")
         if not isinstance(commands, list):
             raise bad_request("can't parse commands JSON object")
@@ -1268,27 +1272,24 @@ class FakeTelegramServer:
             if not isinstance(description, str) or not 1 <= len(description.strip()) <= 256:
                 raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
         key = self._commands_key(p)
-        self._commands[key] = [
-            {"command": c["command"], "description": c["description"]} for c in commands
-        ]
+        self._commands[key] = [{"command": c["command"], "description": c["description"]} for c in commands]
         return True
 
-    def _api_get_my_commands(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                             req: RecordedRequest) -> list[dict[str, Any]]:
+    def _api_get_my_commands(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> list[dict[str, Any]]:
         return copy.deepcopy(self._commands.get(self._commands_key(p), []))
 
-    def _api_delete_my_commands(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                                req: RecordedRequest) -> bool:
+    def _api_delete_my_commands(self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest) -> bool:
         self._commands.pop(self._commands_key(p), None)
         return True
 
-    def _api_set_chat_menu_button(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                                  req: RecordedRequest) -> bool:
+    def _api_set_chat_menu_button(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> bool:
         chat_id = self._resolve_chat(p)["id"] if p.get("chat_id") not in (None, "") else None
         button = self._json(p, "menu_button") or {"type": "default"}
-        if not isinstance(button, dict) or button.get("type") not in (
-            "default", "commands", "web_app"
-        ):
+        if not isinstance(button, dict) or button.get("type") not in ("default", "commands", "web_app"):
             raise bad_request("can't parse menu button: unsupported type")
         if button["type"] == "web_app":
             web_app = button.get("web_app") or {}
@@ -1297,14 +1298,14 @@ class FakeTelegramServer:
         self._menu_buttons[chat_id] = button
         return True
 
-    def _api_get_chat_menu_button(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                                  req: RecordedRequest) -> dict[str, Any]:
+    def _api_get_chat_menu_button(
+        self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest
+    ) -> dict[str, Any]:
         chat_id = self._resolve_chat(p)["id"] if p.get("chat_id") not in (None, "") else None
         button = self._menu_buttons.get(chat_id) or self._menu_buttons.get(None)
         return dict(button or {"type": "default"})
 
-    def _api_send_chat_action(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                              req: RecordedRequest) -> bool:
+    def _api_send_chat_action(self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest) -> bool:
         chat = self._resolve_chat(p)
         action = self._str(p, "action")
         if action not in CHAT_ACTIONS:
@@ -1312,26 +1313,36 @@ class FakeTelegramServer:
         self._chat_actions.append((chat["id"], action))
         return True
 
-    def _api_get_chat(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                      req: RecordedRequest) -> dict[str, Any]:
+    def _api_get_chat(self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest) -> dict[str, Any]:
         chat = self._resolve_chat(p)
-        gifts = {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
-                 "premium_subscription": False, "gifts_from_channels": False}
-        return {**chat, "accent_color_id": 0, "max_reaction_count": 11,
-                "accepted_gift_types": gifts}
+        gifts = {
+            "unlimited_gifts": False,
+            "limited_gifts": False,
+            "unique_gifts": False,
+            "premium_subscription": False,
+            "gifts_from_channels": False,
+        }
+        return {**chat, "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
 
-    def _api_get_file(self, p: dict[str, Any], files: dict[str, UploadedFile],
-                      req: RecordedRequest) -> dict[str, Any]:
+    def _api_get_file(self, p: dict[str, Any], files: dict[str, UploadedFile], req: RecordedRequest) -> dict[str, Any]:
         stored = self._files.get(self._str(p, "file_id") or "")
         if stored is None:
             raise bad_request("invalid file_id")
-        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                "file_size": len(stored.content), "file_path": stored.file_path}
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.content),
+            "file_path": stored.file_path,
+        }
 
     # ------------------------------------------------------------------ pushing updates
 
     def add_chat(
-        self, chat_id: int, chat_type: str = "private", *, user_id: int | None = None,
+        self,
+        chat_id: int,
+        chat_type: str = "private",
+        *,
+        user_id: int | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
         """Make a chat known without an update (so sends to it don't give "chat not found")."""
@@ -1345,24 +1356,27 @@ class FakeTelegramServer:
             user.update(fields)
             return dict(user)
 
-    def add_file(
-        self, content: bytes, file_name: str | None = None, mime_type: str | None = None
-    ) -> dict[str, Any]:
+    def add_file(self, content: bytes, file_name: str | None = None, mime_type: str | None = None) -> dict[str, Any]:
         """Register downloadable content; returns file_id/file_unique_id/file_size."""
         with self._lock:
             stored = self._register_file(content, file_name, mime_type, "document")
-        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                "file_size": len(content)}
+        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": len(content)}
 
     def make_message(
-        self, chat_id: int, *, user_id: int | None = None, chat_type: str = "private",
+        self,
+        chat_id: int,
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
         **fields: Any,
     ) -> dict[str, Any]:
         """Build and store a user message (not queued); fields become Message fields."""
         with self._lock:
             chat = self._ensure_chat(chat_id, chat_type, user_id)
-            sender_id = user_id if user_id is not None else (
-                chat["id"] if chat["type"] == "private" else DEFAULT_USER_IN_GROUPS
+            sender_id = (
+                user_id
+                if user_id is not None
+                else (chat["id"] if chat["type"] == "private" else DEFAULT_USER_IN_GROUPS)
             )
             message: dict[str, Any] = {
                 "message_id": self._new_message_id(chat["id"]),
@@ -1380,7 +1394,11 @@ class FakeTelegramServer:
             return {"update_id": next(self._update_ids), kind: payload}
 
     def make_text_update(
-        self, chat_id: int, text: str, user_id: int | None = None, chat_type: str = "private",
+        self,
+        chat_id: int,
+        text: str,
+        user_id: int | None = None,
+        chat_type: str = "private",
         **extra: Any,
     ) -> dict[str, Any]:
         """Like push_text but not queued: for deliver_via_webhook."""
@@ -1448,7 +1466,11 @@ class FakeTelegramServer:
                 self._ensure_chat(chat["id"], chat.get("type", "private"))
 
     def push_message(
-        self, chat_id: int, *, user_id: int | None = None, chat_type: str = "private",
+        self,
+        chat_id: int,
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
         **fields: Any,
     ) -> dict[str, Any]:
         """Queue a user message with arbitrary content fields (photo=..., sticker=...)."""
@@ -1456,15 +1478,25 @@ class FakeTelegramServer:
         return self.push_update(self.make_update("message", message))
 
     def push_text(
-        self, chat_id: int, text: str, user_id: int | None = None, chat_type: str = "private",
+        self,
+        chat_id: int,
+        text: str,
+        user_id: int | None = None,
+        chat_type: str = "private",
         **extra: Any,
     ) -> dict[str, Any]:
         """Queue a text message; commands/mentions/URLs get entities like on Telegram."""
         return self.push_update(self.make_text_update(chat_id, text, user_id, chat_type, **extra))
 
     def push_command(
-        self, chat_id: int, command: str, payload: str | None = None, *,
-        user_id: int | None = None, chat_type: str = "private", mention_bot: bool = False,
+        self,
+        chat_id: int,
+        command: str,
+        payload: str | None = None,
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
+        mention_bot: bool = False,
         **extra: Any,
     ) -> dict[str, Any]:
         """Queue "/command [payload]" with the bot_command entity CommandHandler needs."""
@@ -1475,8 +1507,14 @@ class FakeTelegramServer:
         return self.push_text(chat_id, text, user_id=user_id, chat_type=chat_type, **extra)
 
     def push_contact(
-        self, chat_id: int, phone_number: str = "+15550100", *, user_id: int | None = None,
-        own: bool = True, first_name: str | None = None, chat_type: str = "private",
+        self,
+        chat_id: int,
+        phone_number: str = "+15550100",
+        *,
+        user_id: int | None = None,
+        own: bool = True,
+        first_name: str | None = None,
+        chat_type: str = "private",
         **extra: Any,
     ) -> dict[str, Any]:
         """Queue a shared contact; own=True means the sender shared their own number (what a
@@ -1485,12 +1523,16 @@ class FakeTelegramServer:
         with self._lock:
             name = first_name or self._user(sender)["first_name"]
         contact = objects.contact(phone_number, name, user_id=sender if own else None)
-        return self.push_message(chat_id, user_id=user_id, chat_type=chat_type,
-                                 contact=contact, **extra)
+        return self.push_message(chat_id, user_id=user_id, chat_type=chat_type, contact=contact, **extra)
 
     def push_photo(
-        self, chat_id: int, content: bytes = b"\xff\xd8fake-jpeg", *, caption: str | None = None,
-        user_id: int | None = None, **extra: Any,
+        self,
+        chat_id: int,
+        content: bytes = b"\xff\xd8fake-jpeg",
+        *,
+        caption: str | None = None,
+        user_id: int | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         """Queue a photo; the largest size is downloadable via getFile."""
         sizes = objects.photo_sizes(file_size=len(content))
@@ -1504,43 +1546,55 @@ class FakeTelegramServer:
         return self.push_message(chat_id, user_id=user_id, **fields)
 
     def push_document(
-        self, chat_id: int, content: bytes = b"hello", file_name: str = "file.txt",
-        mime_type: str = "text/plain", *, caption: str | None = None,
-        user_id: int | None = None, **extra: Any,
+        self,
+        chat_id: int,
+        content: bytes = b"hello",
+        file_name: str = "file.txt",
+        mime_type: str = "text/plain",
+        *,
+        caption: str | None = None,
+        user_id: int | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         """Queue a document whose bytes the bot can download."""
         info = self.add_file(content, file_name, mime_type)
-        doc = objects.document(file_name, mime_type, len(content), info["file_id"],
-                               info["file_unique_id"])
+        doc = objects.document(file_name, mime_type, len(content), info["file_id"], info["file_unique_id"])
         fields: dict[str, Any] = {"document": doc, **extra}
         if caption is not None:
             fields["caption"] = caption
         return self.push_message(chat_id, user_id=user_id, **fields)
 
     def push_voice(
-        self, chat_id: int, content: bytes = b"OggS-fake", duration: int = 2, *,
-        user_id: int | None = None, **extra: Any,
+        self,
+        chat_id: int,
+        content: bytes = b"OggS-fake",
+        duration: int = 2,
+        *,
+        user_id: int | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         """Queue a voice note whose bytes the bot can download."""
         info = self.add_file(content, "voice.ogg", "audio/ogg")
-        note = objects.voice(duration, "audio/ogg", len(content), info["file_id"],
-                             info["file_unique_id"])
+        note = objects.voice(duration, "audio/ogg", len(content), info["file_id"], info["file_unique_id"])
         return self.push_message(chat_id, user_id=user_id, voice=note, **extra)
 
     def push_location(
-        self, chat_id: int, latitude: float = 52.52, longitude: float = 13.405, *,
-        user_id: int | None = None, **extra: Any,
+        self,
+        chat_id: int,
+        latitude: float = 52.52,
+        longitude: float = 13.405,
+        *,
+        user_id: int | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         """Queue a location message."""
-        return self.push_message(chat_id, user_id=user_id,
-                                 location=objects.location(latitude, longitude), **extra)
+        return self.push_message(chat_id, user_id=user_id, location=objects.location(latitude, longitude), **extra)
 
     def push_sticker(
         self, chat_id: int, emoji: str = "😀", *, user_id: int | None = None, **extra: Any
     ) -> dict[str, Any]:
         """Queue a sticker message."""
-        return self.push_message(chat_id, user_id=user_id, sticker=objects.sticker(emoji),
-                                 **extra)
+        return self.push_message(chat_id, user_id=user_id, sticker=objects.sticker(emoji), **extra)
 
     def push_edited_text(self, chat_id: int, message_id: int, text: str) -> dict[str, Any]:
         """Queue an edited_message update for an earlier user message."""
@@ -1558,7 +1612,12 @@ class FakeTelegramServer:
         return self.push_update({"edited_message": message})
 
     def push_callback(
-        self, chat_id: int, message_id: int, data: str, *, user_id: int | None = None,
+        self,
+        chat_id: int,
+        message_id: int,
+        data: str,
+        *,
+        user_id: int | None = None,
         check_button: bool = True,
     ) -> dict[str, Any]:
         """Queue a callback_query for a bot message, as if a user pressed its button.
@@ -1570,11 +1629,12 @@ class FakeTelegramServer:
             if stored is None or not stored.from_bot:
                 raise ValueError(f"no bot message {message_id} in chat {chat_id}")
             if check_button and data not in [b.get("callback_data") for b in stored.buttons]:
-                raise ValueError(f"message {message_id} has no button with data {data!r}; "
-                                 f"buttons: {stored.buttons}")
+                raise ValueError(f"message {message_id} has no button with data {data!r}; buttons: {stored.buttons}")
             chat = self._chats[int(chat_id)]
-            sender = user_id if user_id is not None else (
-                chat["id"] if chat["type"] == "private" else DEFAULT_USER_IN_GROUPS
+            sender = (
+                user_id
+                if user_id is not None
+                else (chat["id"] if chat["type"] == "private" else DEFAULT_USER_IN_GROUPS)
             )
             query = {
                 "id": str(next(self._callback_ids)),
@@ -1586,16 +1646,20 @@ class FakeTelegramServer:
         return self.push_update({"callback_query": query})
 
     def press_inline_button(
-        self, chat_id: int, text: str, *, message_id: int | None = None,
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        message_id: int | None = None,
         user_id: int | None = None,
     ) -> dict[str, Any]:
         """Press the inline button labelled ``text`` on message_id (default: the newest bot
         message that has such a button)."""
         with self._lock:
             candidates = [
-                m for m in self._messages.get(int(chat_id), {}).values()
-                if m.from_bot and not m.deleted
-                and (message_id is None or m.message_id == message_id)
+                m
+                for m in self._messages.get(int(chat_id), {}).values()
+                if m.from_bot and not m.deleted and (message_id is None or m.message_id == message_id)
             ]
             for stored in sorted(candidates, key=lambda m: m.seq, reverse=True):
                 for button in stored.buttons:
@@ -1610,7 +1674,11 @@ class FakeTelegramServer:
         return self.push_callback(chat_id, target, data, user_id=user_id)
 
     def press_reply_button(
-        self, chat_id: int, text: str, *, user_id: int | None = None,
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int | None = None,
         phone_number: str = "+15550100",
     ) -> dict[str, Any]:
         """Tap a button of the reply keyboard currently shown: request_contact buttons send
@@ -1619,8 +1687,7 @@ class FakeTelegramServer:
             markup = self._reply_keyboards.get(int(chat_id))
             button = next((b for b in reply_buttons(markup) if b.get("text") == text), None)
             if button is None:
-                raise ValueError(f"no reply keyboard button {text!r} shown in chat {chat_id}; "
-                                 f"keyboard: {markup}")
+                raise ValueError(f"no reply keyboard button {text!r} shown in chat {chat_id}; keyboard: {markup}")
             if markup and markup.get("one_time_keyboard"):
                 self._reply_keyboards[int(chat_id)] = None
         if button.get("request_contact"):
@@ -1643,9 +1710,7 @@ class FakeTelegramServer:
         with self._lock:
             url = self._webhook.get("url")
             secret = self._webhook.get("secret_token")
-            if isinstance(update.get("callback_query"), dict) or any(
-                k in update for k in MESSAGE_KINDS
-            ):
+            if isinstance(update.get("callback_query"), dict) or any(k in update for k in MESSAGE_KINDS):
                 update = copy.deepcopy(update)
                 update.setdefault("update_id", next(self._update_ids))
                 self._absorb(update)
@@ -1654,9 +1719,7 @@ class FakeTelegramServer:
         headers = {"Content-Type": "application/json"}
         if secret:
             headers["X-Telegram-Bot-Api-Secret-Token"] = secret
-        request = urllib.request.Request(
-            url, data=json.dumps(update).encode("utf-8"), headers=headers, method="POST"
-        )
+        request = urllib.request.Request(url, data=json.dumps(update).encode("utf-8"), headers=headers, method="POST")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
             with opener.open(request, timeout=timeout) as response:
@@ -1688,10 +1751,7 @@ class FakeTelegramServer:
     def calls(self, method: str | None = None) -> list[RecordedRequest]:
         """Requests for one method (case-insensitive), or all."""
         with self._lock:
-            return [
-                copy.copy(r) for r in self._requests
-                if method is None or r.method.lower() == method.lower()
-            ]
+            return [copy.copy(r) for r in self._requests if method is None or r.method.lower() == method.lower()]
 
     @property
     def validation_errors(self) -> list[RecordedRequest]:
@@ -1733,8 +1793,7 @@ class FakeTelegramServer:
 
     def bot_messages(self, chat_id: int, *, include_deleted: bool = True) -> list[ChatMessage]:
         """Messages the bot sent to the chat, in send order, in their current (edited) state."""
-        return [m for m in self.conversation(chat_id, include_deleted=include_deleted)
-                if m.from_bot]
+        return [m for m in self.conversation(chat_id, include_deleted=include_deleted) if m.from_bot]
 
     def last_bot_message(self, chat_id: int) -> ChatMessage | None:
         """The newest non-deleted bot message in the chat."""
@@ -1751,9 +1810,7 @@ class FakeTelegramServer:
         with self._lock:
             return [a for a in self._chat_actions if chat_id is None or a[0] == int(chat_id)]
 
-    def commands(self, scope: dict[str, Any] | None = None, language_code: str = "") -> list[
-        dict[str, Any]
-    ]:
+    def commands(self, scope: dict[str, Any] | None = None, language_code: str = "") -> list[dict[str, Any]]:
         """Commands stored by setMyCommands for a scope (default scope by default)."""
         key = (json.dumps(scope or {"type": "default"}, sort_keys=True), language_code)
         with self._lock:
@@ -1802,9 +1859,7 @@ class FakeTelegramServer:
         )
         return f"timed out after {timeout}s waiting for {what}; last requests:\n{recent}"
 
-    def wait_for(
-        self, predicate: Callable[[], T], timeout: float = 5.0, *, what: str = "condition"
-    ) -> T:
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, *, what: str = "condition") -> T:
         """Block until predicate() is truthy and return it; TimeoutError otherwise.
         Do not call from a coroutine (it blocks the loop) - use wait_for_async."""
         deadline = time.monotonic() + timeout
@@ -1818,9 +1873,7 @@ class FakeTelegramServer:
             with self._cond:
                 self._cond.wait(min(remaining, 0.05))
 
-    async def wait_for_async(
-        self, predicate: Callable[[], T], timeout: float = 5.0, *, what: str = "condition"
-    ) -> T:
+    async def wait_for_async(self, predicate: Callable[[], T], timeout: float = 5.0, *, what: str = "condition") -> T:
         """wait_for for asyncio code: polls with asyncio.sleep so the bot keeps running."""
         deadline = time.monotonic() + timeout
         while True:
@@ -1838,35 +1891,33 @@ class FakeTelegramServer:
 
         return check
 
-    def wait_for_bot_messages(
-        self, chat_id: int, count: int = 1, timeout: float = 5.0
-    ) -> list[ChatMessage]:
+    def wait_for_bot_messages(self, chat_id: int, count: int = 1, timeout: float = 5.0) -> list[ChatMessage]:
         """Block until the bot has sent at least ``count`` messages to the chat (deleted ones
         included); returns all of them."""
-        return self.wait_for(self._bot_messages_predicate(chat_id, count), timeout,
-                             what=f"{count} bot message(s) in chat {chat_id}")
+        return self.wait_for(
+            self._bot_messages_predicate(chat_id, count), timeout, what=f"{count} bot message(s) in chat {chat_id}"
+        )
 
     async def wait_for_bot_messages_async(
         self, chat_id: int, count: int = 1, timeout: float = 5.0
     ) -> list[ChatMessage]:
         """Async wait_for_bot_messages."""
-        return await self.wait_for_async(self._bot_messages_predicate(chat_id, count), timeout,
-                                         what=f"{count} bot message(s) in chat {chat_id}")
+        return await self.wait_for_async(
+            self._bot_messages_predicate(chat_id, count), timeout, what=f"{count} bot message(s) in chat {chat_id}"
+        )
 
-    def wait_for_calls(self, method: str, count: int = 1, timeout: float = 5.0) -> list[
-        RecordedRequest
-    ]:
+    def wait_for_calls(self, method: str, count: int = 1, timeout: float = 5.0) -> list[RecordedRequest]:
         """Block until ``count`` finished calls of ``method`` were recorded."""
+
         def check() -> list[RecordedRequest]:
             done = [r for r in self.calls(method) if r.finished is not None]
             return done if len(done) >= count else []
 
         return self.wait_for(check, timeout, what=f"{count} {method} call(s)")
 
-    async def wait_for_calls_async(
-        self, method: str, count: int = 1, timeout: float = 5.0
-    ) -> list[RecordedRequest]:
+    async def wait_for_calls_async(self, method: str, count: int = 1, timeout: float = 5.0) -> list[RecordedRequest]:
         """Async wait_for_calls."""
+
         def check() -> list[RecordedRequest]:
             done = [r for r in self.calls(method) if r.finished is not None]
             return done if len(done) >= count else []
@@ -1886,9 +1937,7 @@ class FakeTelegramServer:
         "bot_messages", "conversation", "faults", "webhook",
     })  # fmt: skip
 
-    def _handle_control(
-        self, http_method: str, path: str, query: str, body: bytes
-    ) -> tuple[int, bytes, str]:
+    def _handle_control(self, http_method: str, path: str, query: str, body: bytes) -> tuple[int, bytes, str]:
         """Tiny JSON API (/_fake/<name>) so other processes can drive the standalone server."""
         name = path[len("/_fake/") :].strip("/")
         try:
