@@ -23,10 +23,11 @@ works in two steps, both driven by `knowledge/triage/`:
    ask). A few facts are read from the whole message: someone else's pain now, a recovery, a
    disclaimer ("I don't have any of that"), a reassurance ("I'm fine", "just curious").
 3. **When in doubt, ask.** An alarm becomes its concept's question when the message leaves the
-   finding in doubt: the writer reassures, or the finding is someone else's and nothing in the
-   message says it is happening now. Cue lists never cover every way of saying "it's over" or
-   "it's not me"; a question costs one tap, a wrong alarm costs trust. Someone else's crisis and
-   an overdose taken always alarm.
+   finding in doubt: the writer reassures, a denial closes a clause after it ("...I'm not."), or
+   the finding is someone else's and nothing in the message says it is happening now. A cancer
+   history told as over asks about the pain now (`ask_if_over`). Cue lists never cover every way
+   of saying "it's over" or "it's not me"; a question costs one tap, a wrong alarm costs trust.
+   Someone else's crisis and an overdose taken always alarm.
 
 Words in scripts written without spaces (もう死にたい) are searched inside the message's words,
 since a whole sentence may arrive as one word.
