@@ -501,9 +501,10 @@ class Matcher:
 
     def _sounds_like(self, sound: str, *words: str) -> str | None:
         """The long name `sound` sounds like, when one of `words` is not a word the entries use."""
-        if not sound.isalpha() or all(stem(word) in self.idf for word in words):
+        name = self.sounds.get(sound_key(sound))  # first: most sounds are no name, and this is cheap
+        if name is None or not sound.isalpha() or all(stem(word) in self.idf for word in words):
             return None
-        return self.sounds.get(sound_key(sound))
+        return name
 
     def _smalltalk_share(
         self, parts: Sequence[tuple[Sequence[str], float]], known: Sequence[str], weights: dict[str, float]
