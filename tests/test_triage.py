@@ -578,3 +578,18 @@ def test_signs_told_in_ways_the_rules_once_missed_are_caught(understander, text:
 )
 def test_everyday_words_that_once_alarmed_do_not(understander, text: str) -> None:
     assert alarm(understander, text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm finished with everything, I want to end it",
+        "I want to die and finally be free for once",
+        "I survived another week but I don't want to wake up tomorrow",
+    ],
+)
+def test_words_of_a_cancer_recovery_never_make_a_crisis_past(understander, text: str) -> None:
+    """'free for', 'finished with', 'survived' tell a recovery from cancer only (a rule kept to
+    that concept): a crisis phrase beside them is still caught."""
+    result = judge(understander, text)
+    assert result is not None and result.action in ("alarm", "ask") and result.level == "crisis", result

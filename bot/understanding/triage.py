@@ -571,7 +571,10 @@ class Triage:
         )
 
     def _has_kind(self, found: Mapping[int, list[Span]], kind: str) -> bool:
-        return any(trigger.group.id in found for trigger in self._by_kind.get(kind, ()))
+        """Whether a cue of `kind` for every concept is in the sentence. A rule kept to some
+        concepts ("cancer-free", "free for" tell a recovery from cancer only) says nothing about
+        the message as a whole: "I want to die and be free for once" is no crisis recovered from."""
+        return any(trigger.group.id in found for trigger in self._by_kind.get(kind, ()) if not trigger.concepts)
 
     def _kinds(self, finding: _Finding, context: _SentenceContext) -> set[str]:
         """The context kinds whose trigger scope covers any part of the finding."""
