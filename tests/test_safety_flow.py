@@ -227,3 +227,8 @@ def test_a_context_rule_whose_closes_is_not_true_or_false_is_refused(copy: Path)
 
 def _concept(data: dict, concept_id: str) -> dict:
     return next(concept for concept in data["concepts"] if concept["id"] == concept_id)
+
+
+def test_units_that_are_not_a_list_are_refused(copy: Path) -> None:
+    edit(copy, "triage/context.yaml", lambda data: data.update(units="km, kg"))
+    assert_problem(problems_of(copy), "knowledge/triage/context.yaml", "field 'units'")

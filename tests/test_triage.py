@@ -593,3 +593,45 @@ def test_words_of_a_cancer_recovery_never_make_a_crisis_past(understander, text:
     that concept): a crisis phrase beside them is still caught."""
     result = judge(understander, text)
     assert result is not None and result.action in ("alarm", "ask") and result.level == "crisis", result
+
+
+def test_a_number_with_a_unit_is_a_quantity_never_an_age_or_a_count(understander) -> None:
+    """ "100 km" is no age and "500 mg" no count of pills; "80" and "40 paracetamol" still are."""
+    text = "Fell off my bike in 2021 and fractured L1. Healed completely, and I'm back cycling 100 km a week."
+    assert rules(understander, text) is None
+    assert alarm(understander, "my dad is 80 and fell over yesterday, his back hurts") == "urgent"
+    assert rules(understander, "took 500 mg paracetamol for my back") is None
+    assert alarm(understander, "took 40 paracetamol an hour ago") == "crisis"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Is there a payment plan for Cellgel? It's a lot to pay all at once.",
+        "Is Cellgel covered by national health insurance or is it jiyuu shinryou?",
+        "night shift 3 nights a week, ok to book right after a night shift or will I be useless lol",
+        "The 'blood' in my last message was a typo for 'bloat'. Sorry!",
+    ],
+)
+def test_clinic_questions_with_words_that_look_like_a_crisis_get_no_crisis_reply(understander, text: str) -> None:
+    result = judge(understander, text)
+    assert result is None or result.level != "crisis" or result.rule.startswith("model:"), result
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm so tired. Tired of waking up. I don't know how many more mornings I can do.",
+        "I've reached the end of what I can bear. Please don't send me another exercise sheet.",
+    ],
+)
+def test_despair_without_stock_phrases_gets_the_crisis_question(understander, text: str) -> None:
+    result = rules(understander, text)
+    assert result is not None and result.level == "crisis" and result.action in ("alarm", "ask"), result
+
+
+def test_a_now_inside_a_recovery_does_not_make_an_old_overdose_current(understander) -> None:
+    text = "Took a lot of sleeping pills in my 30s, sober 9 years now. Just so the doctor knows."
+    result = rules(understander, text)
+    assert result is None or not result.alarms, result
+    assert alarm(understander, "took a lot of sleeping pills last night, in my 30s and scared") == "crisis"

@@ -299,6 +299,7 @@ class TriageSpec:
     texts: Mapping[str, str]  # after_no, info, crisis_info
     model: RiskModelSpec | None = None  # the statistical safety net (triage/model.tsv), if shipped
     lead_ins: tuple[str, ...] = ()  # words that may stand before a sentence's opening ("so, is...")
+    units: tuple[str, ...] = ()  # words after a number that make it a quantity ("100 km"), never an age
 
 
 @dataclass(frozen=True)
@@ -1019,7 +1020,7 @@ def _load_triage(
     data = _read_mapping(file, report)
     context: list[ContextRule] = []
     fields = {"context": list, "terminators": list, "pseudo_triggers": list, "idioms": list}
-    if _check_fields(data, fields, {"lead_ins": list}, report, file):
+    if _check_fields(data, fields, {"lead_ins": list, "units": list}, report, file):
         for index, raw in enumerate(data["context"]):
             where = f"context[{index}]"
             optional = {
@@ -1067,7 +1068,7 @@ def _load_triage(
             report.add(file, f"names no concept of triage/concepts.yaml: '{unknown}'", f"context[{index}]", "concepts")
     phrase_lists = {
         name: tuple(p.lower() for p in _string_list(data.get(name), report, file, None, name))
-        for name in ("terminators", "pseudo_triggers", "idioms", "lead_ins")
+        for name in ("terminators", "pseudo_triggers", "idioms", "lead_ins", "units")
     }
     levels = {key: question.level for key, question in questions.items()}
     model = load_risk_model(root, language, levels, report) if risk_model else None
@@ -1084,6 +1085,7 @@ def _load_triage(
         texts,
         model,
         phrase_lists["lead_ins"],
+        phrase_lists["units"],
     )
 
 

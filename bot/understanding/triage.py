@@ -48,7 +48,8 @@ from bot.understanding.language import LanguageModule
 from bot.understanding.text import words
 
 ANY_WORD = "*"
-NUMBER = "<"  # "<number>": any number in digits ("lost 8 kg"); "<70+>": at least 70; "<70-105>"
+NUMBER = "<"  # "<number>": any number in digits ("lost 8 kg"); "<70+>": at least 70; "<70-105>". The
+# bounded ones (ages, counts of pills) never take a quantity: a number followed by a unit, "100 km"
 COMBO_WINDOW = 14  # the groups of one combination must fall within this many words of each other
 
 _NUMBER_PATTERN = re.compile(r"<(?:number|(\d+)\+|(\d+)-(\d+))>")
@@ -142,9 +143,10 @@ class _Index:
     with the words that match, not with the number of phrases.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, units: Iterable[str] = ()) -> None:
         self.groups: list[_Group] = []
         self._root = _Node()
+        self._units = frozenset(units)
         # Phrases in scripts written without spaces (死にたい, 小便解不出来): the message's "word"
         # may be a whole sentence, so these are found inside words, not as whole words.
         self._unspaced: list[tuple[str, int]] = []
@@ -179,7 +181,11 @@ class _Index:
         found: dict[int, list[Span]] = {}
         length = len(tokens)
         prefixes = [self.prefixes_of(word) for word in tokens]  # once per word, not per node
-        numbers = [_is_number(word) for word in tokens]
+        numbers: list[int] = [_is_number(word) for word in tokens]  # 0 no, 1 a number, 2 a quantity
+        units = self._units
+        for position in range(length - 1):
+            if numbers[position] and tokens[position + 1] in units:
+                numbers[position] = QUANTITY
         root = self._root
         for start in range(length):
             word = tokens[start]
@@ -213,7 +219,7 @@ class _Index:
                             spans.sort()
         return found
 
-    def _step(self, node: _Node, word: str, word_prefixes: tuple[str, ...], is_number: bool) -> list[_Node]:
+    def _step(self, node: _Node, word: str, word_prefixes: tuple[str, ...], is_number: int) -> list[_Node]:
         children = []
         exact = node.exact.get(word)
         if exact is not None:
@@ -222,7 +228,8 @@ class _Index:
             children.extend(node.prefix[p] for p in word_prefixes if p in node.prefix)
         if node.numbers and is_number:
             number = int(word)
-            children.extend(child for pattern, child in node.numbers.items() if _number_fits(pattern, number))
+            quantity = is_number == QUANTITY
+            children.extend(child for pattern, child in node.numbers.items() if _number_fits(pattern, number, quantity))
         if node.any is not None:
             children.append(node.any)
         return children
@@ -237,21 +244,25 @@ def _unspaced(text: str) -> bool:
     return any("\u3040" <= character <= "\u9fff" or "\uac00" <= character <= "\ud7af" for character in text)
 
 
-def _is_number(word: str) -> bool:
-    """Digits 0-9 only: "❶" and "²" are digits to str.isdigit() but not numbers to int()."""
-    return word.isascii() and word.isdigit()
+QUANTITY = 2  # a number followed by a unit ("100 km"): never an age
 
 
-def _number_fits(pattern: str, value: int) -> bool:
-    """ "<number>" takes any number, "<70+>" at least 70, "<70-105>" 70 to 105 (an age)."""
+def _is_number(word: str) -> int:
+    """1 for digits 0-9 only: "❶" and "²" are digits to str.isdigit() but not numbers to int()."""
+    return int(word.isascii() and word.isdigit())
+
+
+def _number_fits(pattern: str, value: int, quantity: bool = False) -> bool:
+    """ "<number>" takes any number, "<70+>" at least 70, "<70-105>" 70 to 105; the bounded ones
+    are ages and counts, so never a quantity such as "100 km" or "500 mg"."""
     bounds = _NUMBER_PATTERN.fullmatch(pattern)
     if bounds is None:
         return False
     least, low, high = bounds.groups()
     if least is not None:
-        return value >= int(least)
+        return not quantity and value >= int(least)
     if low is not None:
-        return int(low) <= value <= int(high)
+        return not quantity and int(low) <= value <= int(high)
     return True
 
 
@@ -348,7 +359,7 @@ class Triage:
 
     def __init__(self, spec: TriageSpec, language: LanguageModule) -> None:
         self.language = language
-        self._index = index = _Index()
+        self._index = index = _Index(spec.units)
         self.concepts = tuple(_compile_concept(concept, rank, index) for rank, concept in enumerate(_by_severity(spec)))
         self.triggers = tuple(_compile_triggers(spec.context, language, index))
         self.terminators = index.add(spec.terminators)
@@ -545,7 +556,8 @@ class Triage:
         # "I'm 45 now" (an age, a pseudo-trigger), "in a good place now" (a recovery): a "now" inside
         # them says nothing is happening now. A time ("since last month") still does.
         recovery = [span for trigger, span in triggers if trigger.kind == "resolved"]
-        recent = any(trigger.kind == "recent" and not _overlaps(span, recovery) for trigger, span in triggers)
+        triggers = [(t, span) for t, span in triggers if not (t.kind == "recent" and _overlaps(span, recovery))]
+        recent = any(trigger.kind == "recent" for trigger, _ in triggers)
         return _SentenceContext(tuple(triggers), terminators, subjects, recent)
 
     def _closes_clause(self, tokens: Sequence[str], span: Span) -> bool:
