@@ -635,3 +635,12 @@ def test_a_now_inside_a_recovery_does_not_make_an_old_overdose_current(understan
     result = rules(understander, text)
     assert result is None or not result.alarms, result
     assert alarm(understander, "took a lot of sleeping pills last night, in my 30s and scared") == "crisis"
+
+
+def test_someone_elses_fever_without_back_pain_is_asked_about_them(understander) -> None:
+    """Fever and weight loss are spinal red flags with back pain (`with_pain`): a child with a
+    fever and a cold gets the question about them; a husband with a fever and back pain the alarm."""
+    text = "My 8 year old daughter has a fever and a cold at the moment, so I might need to move my appointment"
+    result = judge(understander, text)
+    assert result is not None and (result.action, result.question, result.about_other) == ("ask", "fever", True)
+    assert alarm(understander, "my husband has a high fever since yesterday and his back hurts") == "urgent"

@@ -251,6 +251,7 @@ class SafetyConcept:
     info_only: bool = False  # a question about warning signs: they are given, never an alarm
     always_current: bool = False  # the past never softens it: "took 20 paracetamol last night, feel fine now"
     ask_if_over: str | None = None  # a history_counts concept told as over: the question about now instead
+    with_pain: bool = False  # a red flag only with back pain: someone else's, without their pain, is asked about
 
 
 @dataclass(frozen=True)
@@ -959,6 +960,7 @@ def _load_triage(
             "info_only": bool,
             "always_current": bool,
             "ask_if_over": str,
+            "with_pain": bool,
         }
         for index, raw in enumerate(data["concepts"]):
             where = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
@@ -1011,6 +1013,7 @@ def _load_triage(
                     bool(raw.get("info_only", False)),
                     bool(raw.get("always_current", False)),
                     if_over,
+                    bool(raw.get("with_pain", False)),
                 )
             )
     if not concepts:

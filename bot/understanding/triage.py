@@ -660,20 +660,23 @@ class Triage:
                 return TriageResult(spec.level, spec.id, "info")
             if spec.ask:
                 return TriageResult(spec.level, spec.id, "ask", question=spec.ask)
-        if spec.ask and not spec.always_current and (denied or self._unsure(result, facts, context)):
+        if spec.ask and not spec.always_current and (denied or self._unsure(result, spec, facts, context)):
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=result.about_other)
         return result
 
     @staticmethod
-    def _unsure(result: TriageResult, facts: _MessageFacts, context: _SentenceContext) -> bool:
+    def _unsure(result: TriageResult, spec: SafetyConcept, facts: _MessageFacts, context: _SentenceContext) -> bool:
         """Whether the message leaves an alarm's finding in doubt, so one question beats guessing:
         the writer reassures ("I'm fine", "just curious", "I meant..."), or the finding is someone
         else's and nothing in the message says it is happening now ("my coworker lost a lot of
-        weight on that injection"). Someone else's crisis stays an alarm: a parent who reports a
-        child at risk needs the help lines, not a question."""
+        weight on that injection"), or it is a red flag only with back pain and nothing says they
+        have any ("my daughter has a fever and a cold"). Someone else's crisis stays an alarm: a
+        parent who reports a child at risk needs the help lines, not a question."""
         if facts.reassured:
             return True
-        return result.about_other and result.level != "crisis" and not (facts.now_told or context.recent)
+        if not result.about_other or result.level == "crisis":
+            return False
+        return not (facts.now_told or context.recent) or (spec.with_pain and not facts.their_pain)
 
     def _judge_kinds(
         self,
