@@ -27,6 +27,12 @@ def alarm(understander, text: str) -> str | None:
     return result.level if result is not None and result.action == "alarm" else None
 
 
+def caught(understander, text: str) -> str | None:
+    """The level of an urgent reply or of a safety question (one "Yes" from it), or None."""
+    result = judge(understander, text)
+    return result.level if result is not None and result.action in ("alarm", "ask") else None
+
+
 # One or more lay descriptions per concept, and the level the urgent reply must have.
 CONCEPTS = {
     "cauda_equina_named": [("worried this is cauda equina, my back is bad", "emergency")],
@@ -562,8 +568,7 @@ def test_a_no_that_opens_a_new_clause_answers_the_question_before(understander) 
     ],
 )
 def test_signs_told_in_ways_the_rules_once_missed_are_caught(understander, text: str, level: str) -> None:
-    result = judge(understander, text)
-    assert result is not None and result.action in ("alarm", "ask") and result.level == level, result
+    assert caught(understander, text) == level
 
 
 @pytest.mark.parametrize(
@@ -591,8 +596,7 @@ def test_everyday_words_that_once_alarmed_do_not(understander, text: str) -> Non
 def test_words_of_a_cancer_recovery_never_make_a_crisis_past(understander, text: str) -> None:
     """'free for', 'finished with', 'survived' tell a recovery from cancer only (a rule kept to
     that concept): a crisis phrase beside them is still caught."""
-    result = judge(understander, text)
-    assert result is not None and result.action in ("alarm", "ask") and result.level == "crisis", result
+    assert caught(understander, text) == "crisis"
 
 
 def test_a_number_with_a_unit_is_a_quantity_never_an_age_or_a_count(understander) -> None:
