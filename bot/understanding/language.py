@@ -54,43 +54,18 @@ class LanguageModule:
 
 _I = frozenset({"i", "im", "ive", "id", "me", "myself"})
 _THEY = frozenset({"he", "she", "his", "her", "him", "hes", "shes", "they", "their", "them"})
+_SUBJECTS = frozenset({"i", "im", "ive", "id", "ill", "he", "hes", "she", "shes", "we", "they", "you"})
+# Besides a subject, what may open a clause after a denial: "I'm not, it's...", "I didn't lol".
+_OPENERS = frozenset({"it", "its", "that", "thats", "this", "and", "but", "so", "just", "because", "honestly"})
+_OPENERS |= {"promise", "lol", "haha"}
 
 ENGLISH = LanguageModule(
     code="en",
     cue_position="before",
     # ".", "!", "?", ";", line breaks; a dot between digits ("38.5") is not a sentence end.
     sentence_end=re.compile(r"(?<!\d)[.](?!\d)|[!?;\n]+|\s[-–—]\s"),
-    clause_subjects=frozenset({"i", "im", "ive", "id", "ill", "he", "hes", "she", "shes", "we", "they", "you"}),
-    clause_openers=frozenset(
-        {
-            "i",
-            "im",
-            "ive",
-            "id",
-            "ill",
-            "he",
-            "hes",
-            "she",
-            "shes",
-            "we",
-            "they",
-            "you",
-            "it",
-            "its",
-            "that",
-            "thats",
-            "this",
-            "and",
-            "but",
-            "so",
-            "just",
-            "because",
-            "honestly",
-            "promise",
-            "lol",
-            "haha",
-        }
-    ),
+    clause_subjects=_SUBJECTS,
+    clause_openers=_SUBJECTS | _OPENERS,
     first_person=_I,
     third_person=_THEY,
     person_words=_I | _THEY | {"my", "mine", "we", "our", "us", "ill", "himself", "herself"},
