@@ -39,4 +39,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 8", HERE / "triage_heldout8.yaml"),
     ("held-out 9", HERE / "triage_heldout9.yaml"),
     ("held-out 10", HERE / "triage_heldout10.yaml"),
+    ("held-out 11", HERE / "triage_heldout11.yaml"),
 )
