@@ -167,11 +167,11 @@ class _IndexedEntry:
         """This entry's 0-100 score for the message, given the first-pass coverage, and how close
         the message's wording is to its nearest example (0-1)."""
         example = 0.0
-        weights = message.weights
+        weighed = message.weighed.__getitem__
         for candidate in self.examples:
             shared = candidate.words & message.word_set
             if shared:
-                weight = sum(idf[w] * weights.get(w, 1.0) for w in shared)
+                weight = sum(map(weighed, shared))
                 recall = weight / candidate.weight  # how much of the example the message says
                 precision = weight / message.weight  # how much of the message the example says
                 example = max(example, recall * (1 - PRECISION_SHARE + PRECISION_SHARE * precision))
@@ -210,6 +210,7 @@ class _Message:
     text: str  # the words of its question part, for closeness to short examples
     weight: float  # IDF weight of its content words, unknown words included
     weights: dict[str, float]  # each content word's weight: narrative around the question counts less
+    weighed: dict[str, float]  # each known content word's IDF times its weight, summed per example
     smalltalk_share: float  # how far small talk may win: 1 when the message is small talk
     chat: bool = False  # the message asks nothing and has words only small talk uses ("bye", "thanks")
 
@@ -350,7 +351,8 @@ class Matcher:
         unknown = [word for word in unique if word not in self.idf]
         fade = min(1.0, STORY_WORDS / max(1.0, sum(weights.values())))
         unknown_weight = sum(weights[word] for word in unknown) * self.unknown_idf * fade
-        known_weight = sum(self.idf[word] * weights[word] for word in known)
+        weighed = {word: self.idf[word] * weights[word] for word in known}
+        known_weight = sum(weighed.values())
         total_weight = known_weight + unknown_weight or 1.0
         smalltalk_share = self._smalltalk_share(parts, known, weights)
         text = " ".join(focused or tokens)
@@ -361,6 +363,7 @@ class Matcher:
             text,
             total_weight,
             weights,
+            weighed,
             smalltalk_share,
             not any(getattr(part, "asked", True) for part in parts)
             and any(self.smalltalk_words.get(word) == 1.0 for word in known),

@@ -130,6 +130,9 @@ class _Node:
 _NO_CHILDREN: dict[str, _Node] = {}
 
 
+_NO_GROUPS: frozenset[int] = frozenset()
+
+
 def _own(table: dict[str, _Node]) -> dict[str, _Node]:
     """A node's own table, made at its first child of that kind."""
     return {} if table is _NO_CHILDREN else table
@@ -378,6 +381,11 @@ class Triage:
         self._by_kind: dict[str, list[_Trigger]] = {}
         for trigger in self.triggers:
             self._by_kind.setdefault(trigger.kind, []).append(trigger)
+        # The groups of each kind's message-wide cues, for `_has_kind`'s one set test a sentence.
+        self._groups_of_kind: dict[str, frozenset[int]] = {
+            kind: frozenset(trigger.group.id for trigger in triggers if not trigger.concepts)
+            for kind, triggers in self._by_kind.items()
+        }
 
     def prefixes(self) -> tuple[str, ...]:
         """The "word*" patterns' stems, so typo correction leaves words that start with them alone."""
@@ -586,7 +594,7 @@ class Triage:
         """Whether a cue of `kind` for every concept is in the sentence. A rule kept to some
         concepts ("cancer-free", "free for" tell a recovery from cancer only) says nothing about
         the message as a whole: "I want to die and be free for once" is no crisis recovered from."""
-        return any(trigger.group.id in found for trigger in self._by_kind.get(kind, ()) if not trigger.concepts)
+        return not self._groups_of_kind.get(kind, _NO_GROUPS).isdisjoint(found)
 
     def _kinds(self, finding: _Finding, context: _SentenceContext) -> set[str]:
         """The context kinds whose trigger scope covers any part of the finding."""
