@@ -68,6 +68,12 @@ DIGITS = 3  # weights are stored rounded; smaller ones are dropped
 MIN_COUNT = 3  # a feature seen in fewer training messages is left out (the file and its memory shrink by half)
 MIN_WORDS = 6  # shorter messages ("Someone Else", a name typed in a form) are the rules' alone
 ASK_ABOVE = 0.5  # the gate's probability from which a message the rules left alone gets a question
+# The gate's probability under which a rule's alarm becomes its safety question: the rules read an
+# alarm word, the net reads the whole message as one that needs no question at all.
+DOUBT_BELOW = 0.01
+# Never on a shorter message: "my back hurts and I can't control my bladder" is all alarm words,
+# and the net, trained on many safe messages with those words, reads it at 3 %.
+DOUBT_MIN_WORDS = 15
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,8 @@ def model_file(trained: Trained, language: str, trained_on: str) -> str:
         f"language\t{language}",
         "classes\t" + "\t".join(CLASSES),
         f"ask_above\t{ASK_ABOVE}",
+        f"doubt_below\t{DOUBT_BELOW}",
+        f"doubt_min_words\t{DOUBT_MIN_WORDS}",
         f"min_words\t{MIN_WORDS}",
         f"trained_on\t{trained_on}",
         f"gate_bias\t{number(trained.gate_bias)}",

@@ -37,7 +37,9 @@ def test_features_are_words_prefixes_and_pairs_within_a_sentence() -> None:
 # --------------------------------------------------------------------------- the policy
 
 
-def _model(gate: dict[str, float], kinds: dict[str, list[tuple[int, float]]]) -> RiskModel:
+def _model(
+    gate: dict[str, float], kinds: dict[str, list[tuple[int, float]]], doubted: dict[str, str] | None = None
+) -> RiskModel:
     classes = ("none", "crisis", "bladder")
     rows = {}
     for feature in {*gate, *kinds}:
@@ -53,10 +55,12 @@ def _model(gate: dict[str, float], kinds: dict[str, list[tuple[int, float]]]) ->
         bias=(1.0, 0.0, 0.0),
         rows=rows,
         ask_above=0.3,
+        doubt_below=0.05,
+        doubt_min_words=5,
         min_words=3,
         trained_on="test",
     )
-    return RiskModel(spec)
+    return RiskModel(spec, doubted)
 
 
 MODEL = _model({"wee": 8.0, "goodbye": 8.0, "laughing": -6.0}, {"wee": [(2, 3.0)], "goodbye": [(1, 3.0)]})
@@ -79,9 +83,42 @@ def test_a_message_shorter_than_min_words_is_left_to_the_rules() -> None:
 
 
 @pytest.mark.parametrize("action", ["alarm", "ask", "info"])
-def test_the_rules_result_is_never_weakened(action: str) -> None:
+def test_a_model_that_doubts_no_concept_never_weakens_the_rules(action: str) -> None:
     rules = TriageResult("emergency", "incontinence", action, question="bladder" if action == "ask" else None)  # type: ignore[arg-type]
     assert MODEL.review([["laughing", "about", "it", "all"]], rules) is rules  # read as ordinary: no matter
+
+
+DOUBTING = _model({"wee": 8.0, "laughing": -6.0}, {"wee": [(2, 3.0)]}, doubted={"incontinence": "bladder"})
+LAUGHING = [["nearly", "wet", "myself"], ["laughing", "so", "hard", "at", "the", "party"]]
+
+
+def test_an_alarm_the_gate_doubts_becomes_its_safety_question_at_its_level() -> None:
+    alarm = TriageResult("emergency", "incontinence", "alarm", about_other=True)
+    result = DOUBTING.review(LAUGHING, alarm)
+    assert result == TriageResult("emergency", "doubt:incontinence", "ask", question="bladder", about_other=True)
+
+
+def test_an_alarm_is_kept_when_the_gate_reads_the_message_as_needing_a_question() -> None:
+    alarm = TriageResult("emergency", "incontinence", "alarm")
+    assert DOUBTING.review([["wee", "everywhere"], ["laughing", "so", "hard", "at", "the", "party"]], alarm) is alarm
+
+
+def test_an_alarm_in_a_message_shorter_than_doubt_min_words_is_never_doubted() -> None:
+    alarm = TriageResult("emergency", "incontinence", "alarm")
+    assert DOUBTING.review([["laughing", "so", "hard"]], alarm) is alarm  # 3 words: the rules' alone
+
+
+def test_an_alarm_of_a_concept_not_doubted_is_kept() -> None:
+    """A concept with no question, or a firm one (an overdose taken), keeps its alarm."""
+    alarm = TriageResult("crisis", "overdose_taken", "alarm", reply="overdose")
+    assert DOUBTING.review(LAUGHING, alarm) is alarm
+
+
+def test_the_shipped_content_never_doubts_an_overdose_taken(knowledge: Knowledge) -> None:
+    understander = Understander(knowledge)
+    assert understander.risk is not None
+    assert "overdose_taken" not in understander.risk.doubted
+    assert understander.risk.doubted["incontinence"] == "bladder"
 
 
 def test_an_alarm_or_question_of_the_rules_is_kept_even_when_the_model_reads_a_crisis() -> None:
@@ -206,6 +243,8 @@ def _drop(name: str):
         (_set("bias", "1\t2"), "bias", "one per class"),
         (_set("ask_above", "1.5"), "ask_above", "above 0 and at most 1"),
         (_set("min_words", "0"), "min_words", "at least 1"),
+        (_set("doubt_below", "0.6"), "doubt_below", "must be below ask_above"),
+        (_set("doubt_min_words", "many"), "doubt_min_words", ""),
         (_set("gate_bias", "high"), "gate_bias", "must be a number"),
         (_drop("trained_on"), "trained_on", "missing"),
         (lambda lines: [*lines[:3], "colour\tblue", *lines[3:]], "colour", "unknown field"),

@@ -252,6 +252,7 @@ class SafetyConcept:
     always_current: bool = False  # the past never softens it: "took 20 paracetamol last night, feel fine now"
     ask_if_over: str | None = None  # a history_counts concept told as over: the question about now instead
     with_pain: bool = False  # a red flag only with back pain: someone else's, without their pain, is asked about
+    firm: bool = False  # the safety net's doubt never makes its alarm a question (an overdose taken needs 119 now)
 
 
 @dataclass(frozen=True)
@@ -961,6 +962,7 @@ def _load_triage(
             "always_current": bool,
             "ask_if_over": str,
             "with_pain": bool,
+            "firm": bool,
         }
         for index, raw in enumerate(data["concepts"]):
             where = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
@@ -1014,6 +1016,7 @@ def _load_triage(
                     bool(raw.get("always_current", False)),
                     if_over,
                     bool(raw.get("with_pain", False)),
+                    bool(raw.get("firm", False)),
                 )
             )
     if not concepts:

@@ -24,6 +24,8 @@ HEAD_FIELDS: Mapping[str, Kind] = {
     "language": "text",
     "classes": "names",
     "ask_above": "share",
+    "doubt_below": "share",
+    "doubt_min_words": "count",
     "min_words": "count",
     "trained_on": "text",
     "gate_bias": "number",
@@ -47,6 +49,8 @@ class RiskModelSpec:
     bias: tuple[float, ...]
     rows: Mapping[str, Row]  # feature -> its weights (the gate weight, then one weight per class), packed: WeightTable
     ask_above: float
+    doubt_below: float  # below this the gate doubts a rule's alarm: its safety question is asked instead
+    doubt_min_words: int  # an alarm in a shorter message is never doubted: too few words to read its context
     min_words: int  # shorter messages are left to the rules: too few words to read a description
     trained_on: str  # a fingerprint of the labelled messages it was trained on
 
@@ -76,6 +80,8 @@ def load_risk_model(
         bias=tuple(head["bias"]),
         rows=rows,
         ask_above=head["ask_above"],
+        doubt_below=head["doubt_below"],
+        doubt_min_words=int(head["doubt_min_words"]),
         min_words=int(head["min_words"]),
         trained_on=head["trained_on"],
     )
@@ -96,6 +102,8 @@ def _classes(head: dict, language: str, question_levels: Mapping[str, str], chec
         if name != ORDINARY_CLASS and name not in question_levels:
             have = ", ".join(sorted(question_levels))
             checked.add(f"'{name}' names no question of safety.yaml (have: {have})", "classes")
+    if head["doubt_below"] >= head["ask_above"]:
+        checked.add(f"must be below ask_above ({head['ask_above']})", "doubt_below")
     if len(head["bias"]) != len(classes):
         checked.add(f"must be {len(classes)} numbers, one per class", "bias")
     return classes

@@ -1,18 +1,22 @@
 """A statistical safety net under the triage rules: it asks when the rules are silent but the
-message reads like an emergency.
+message reads like an emergency, and asks instead of alarming when the rules read an alarm word
+in a message it reads as needing no question at all.
 
 Why: the rules (`bot.understanding.triage`) recognise the phrasings someone wrote down. On
 messages nobody tuned for they caught about five red flags in six; lay wording is open-ended.
 A linear model over the message's words, trained on a few thousand labelled patient messages
 (`benchmarks/train_risk_model.py`), recognises what such messages have in common. It never
-raises an alarm and never weakens one: when the rules found nothing (or only a question about
-warning signs) and the model gives a
-message of at least `min_words` words at least `ask_above` chance of being a red flag or a crisis, the patient gets the
-safety question of its likeliest kind (bladder, legs, crisis...) before the answer, and "Yes"
-gives the urgent reply. (Letting it turn the rules' alarms into questions when it read a message
-as ordinary was tried and dropped: it was confidently wrong on short, plain alarms such as
-"my back hurts and I can't control my bladder", because its training sets use those very words
-in so many safe contexts.)
+raises an alarm and never drops one:
+- when the rules found nothing (or only a question about warning signs) and the model gives a
+  message of at least `min_words` words at least `ask_above` chance of being a red flag or a
+  crisis, the patient gets the safety question of its likeliest kind (bladder, legs, crisis...)
+  before the answer, and "Yes" gives the urgent reply;
+- when the rules raised an alarm but the model gives a message of at least `doubt_min_words`
+  words under `doubt_below` chance, the patient gets the alarm's own safety question, and "Yes"
+  gives the alarm. Context is open-ended too: on fresh sets most false alarms were such messages
+  ("The hangover was so bad I wanted to die... can I drink after Cellgel?"). A firm concept (an
+  overdose taken) is never doubted, nor a short message: the net, trained on many safe messages
+  with the very words of "my back hurts and I can't control my bladder", reads that at 3 %.
 
 The model is content (`knowledge/triage/model.tsv`), in the content's language.
 """
@@ -20,7 +24,7 @@ The model is content (`knowledge/triage/model.tsv`), in the content's language.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from bot.content.loader import RiskModelSpec
 from bot.content.weights_file import first_sum, rows_of
@@ -49,10 +53,13 @@ def features(sentences: Iterable[Sequence[str]]) -> set[str]:
 
 
 class RiskModel:
-    """Scores a message's features against `knowledge/triage/model.tsv`."""
+    """Scores a message's features against `knowledge/triage/model.tsv`.
 
-    def __init__(self, spec: RiskModelSpec) -> None:
+    `doubted`: the concepts whose alarm the gate may doubt, each with its safety question."""
+
+    def __init__(self, spec: RiskModelSpec, doubted: Mapping[str, str] | None = None) -> None:
         self.spec = spec
+        self.doubted = dict(doubted or {})
         self.classes = spec.classes
         self._ordinary = spec.classes.index(ORDINARY)
         self._rows = spec.rows  # the gate weight, then the class weights, one array a feature
@@ -80,10 +87,15 @@ class RiskModel:
         return self.classes[index]
 
     def review(self, sentences: Sequence[Sequence[str]], rules: TriageResult | None) -> TriageResult | None:
-        """The rules' alarm or question as it is; otherwise (nothing, or information about warning
-        signs) a safety question when the message reads like a red flag or a crisis."""
-        if (rules is not None and rules.action != "info") or sum(map(len, sentences)) < self.spec.min_words:
+        """The rules' question as it is; their alarm as it is unless the gate doubts it (then its
+        safety question); otherwise (nothing, or information about warning signs) a safety
+        question when the message reads like a red flag or a crisis."""
+        if sum(map(len, sentences)) < self.spec.min_words:
             return rules  # a name, "thanks, bye": too little to read; short alarms are the rules' job
+        if rules is not None and rules.action == "alarm":
+            return self._doubt(sentences, rules)
+        if rules is not None and rules.action != "info":
+            return rules
         found = features(sentences)
         if self.risk(found) < self.spec.ask_above:
             return rules
@@ -91,3 +103,14 @@ class RiskModel:
         # Because I did." is not a question about warning signs.
         question = self.likeliest_question(found)
         return TriageResult(self.spec.levels[question], f"model:{question}", "ask", question=question)
+
+    def _doubt(self, sentences: Sequence[Sequence[str]], alarm: TriageResult) -> TriageResult:
+        """The alarm, or its concept's safety question when the whole message reads as one that
+        needs none: "I wanted to die, the hangover was that bad. Can I drink after Cellgel?"
+        "Yes" still gives the alarm's level, so nothing is dropped, only asked."""
+        question = self.doubted.get(alarm.rule)
+        if question is None or sum(map(len, sentences)) < self.spec.doubt_min_words:
+            return alarm
+        if self.risk(features(sentences)) >= self.spec.doubt_below:
+            return alarm
+        return TriageResult(alarm.level, f"doubt:{alarm.rule}", "ask", question=question, about_other=alarm.about_other)

@@ -37,7 +37,8 @@ class Understander:
             raise ValueError(f"no language module for '{knowledge.language.code}'")
         self.language = language
         self.triage = Triage(knowledge.triage, language)
-        self.risk = RiskModel(knowledge.triage.model) if knowledge.triage.model is not None else None
+        doubted = {concept.id: concept.ask for concept in knowledge.triage.concepts if concept.ask and not concept.firm}
+        self.risk = RiskModel(knowledge.triage.model, doubted) if knowledge.triage.model is not None else None
         vocabulary = Matcher.vocabulary(knowledge.entries.values()) + self.triage.vocabulary()
         self.lexicon = Lexicon(
             knowledge.language,
