@@ -205,6 +205,44 @@ def test_a_model_question_answered_yes_gives_the_urgent_reply(chat: Chat, knowle
     assert reply.text == knowledge.safety["emergency"].reply
 
 
+# An alarm word the rules read in a message the shipped net reads as needing no question (as the
+# example above, it may move on to another wording after a retraining).
+ALARM_WORD_IN_AN_ORDINARY_MESSAGE = (
+    "The hangover was so bad I wanted to die, but that's another story. What I actually came to ask: "
+    "can I drink on the night of my Cellgel injection?"
+)
+
+
+def test_the_shipped_model_doubts_an_alarm_word_in_an_ordinary_message(understander: Understander) -> None:
+    sentences = understander.sentences(ALARM_WORD_IN_AN_ORDINARY_MESSAGE)
+    rules = understander.triage.assess(sentences)
+    assert rules is not None and rules.alarms and rules.level == "crisis", "the rules should alarm on this"
+    result = understander.understand(ALARM_WORD_IN_AN_ORDINARY_MESSAGE).triage
+    assert result == TriageResult("crisis", f"doubt:{rules.rule}", "ask", question="crisis")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my back hurts and I can't control my bladder",  # short: the rules' alone, though the net reads it low
+        "I took 40 of my sleeping pills an hour ago, and I just wanted to ask about my appointment next week",
+    ],
+)
+def test_the_shipped_model_keeps_short_and_firm_alarms(understander: Understander, text: str) -> None:
+    result = understander.understand(text).triage
+    assert result is not None and result.alarms, text
+
+
+def test_a_doubted_alarm_is_asked_and_yes_gives_the_alarm_no_the_answer(chat: Chat, knowledge: Knowledge) -> None:
+    (question,) = chat.text(ALARM_WORD_IN_AN_ORDINARY_MESSAGE).replies
+    assert question.text == knowledge.triage.questions["crisis"].text
+    (reply,) = chat.tap(knowledge.triage.buttons["yes"]).replies
+    assert reply.text == knowledge.safety["crisis"].reply
+    chat.text(ALARM_WORD_IN_AN_ORDINARY_MESSAGE)
+    answer = chat.tap(knowledge.triage.buttons["no"])
+    assert answer.replies and all(r.text != knowledge.safety["crisis"].reply for r in answer.replies)
+
+
 def test_without_a_model_file_triage_runs_on_its_rules(tmp_path: Path) -> None:
     root = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE_DIR, root)
