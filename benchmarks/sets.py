@@ -40,4 +40,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 9", HERE / "triage_heldout9.yaml"),
     ("held-out 10", HERE / "triage_heldout10.yaml"),
     ("held-out 11", HERE / "triage_heldout11.yaml"),
+    ("held-out 12", HERE / "triage_heldout12.yaml"),
 )
