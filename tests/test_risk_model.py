@@ -108,6 +108,13 @@ def test_an_alarm_in_a_message_shorter_than_doubt_min_words_is_never_doubted() -
     assert DOUBTING.review([["laughing", "so", "hard"]], alarm) is alarm  # 3 words: the rules' alone
 
 
+def test_an_alarm_told_with_a_time_of_now_is_never_doubted() -> None:
+    """ "Since Sunday I have to strain to pee", buried in a story about work: the rules read a time
+    of now with the finding, so the net's reading of the story as ordinary does not count."""
+    alarm = TriageResult("emergency", "incontinence", "alarm", told_now=True)
+    assert DOUBTING.review(LAUGHING, alarm) is alarm
+
+
 def test_an_alarm_of_a_concept_not_doubted_is_kept() -> None:
     """A concept with no question, or a firm one (an overdose taken), keeps its alarm."""
     alarm = TriageResult("crisis", "overdose_taken", "alarm", reply="overdose")

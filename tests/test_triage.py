@@ -48,8 +48,12 @@ CONCEPTS = {
     "saddle_anaesthesia": [
         ("wiping feels weird, like i cant feel the toilet paper", "emergency"),
         ("numbness between my legs since the weekend", "emergency"),
+        ("lumbar pain with decreased perineal sensation since monday", "emergency"),
     ],
-    "sexual_dysfunction": [("since my back went i cant get an erection at all", "emergency")],
+    "sexual_dysfunction": [
+        ("since my back went i cant get an erection at all", "emergency"),
+        ("my doctor's letter says: lumbar pain, new onset erectile dysfunction 3 days", "emergency"),
+    ],
     "leg_weakness": [
         ("my foot keeps slapping on the floor when i walk", "emergency"),
         ("both legs have gone weak and it is getting worse every day", "emergency"),
@@ -91,8 +95,14 @@ CONCEPTS = {
         ("i hope i don't wake up tomorrow", "crisis"),
     ],
     "no_reason_to_live": [("i cant see any reason to live anymore", "crisis")],
-    "self_harm": [("i have been cutting my arms again", "crisis")],
-    "suicide_plan_means": [("i've been saving up my sleeping pills for the weekend", "crisis")],
+    "self_harm": [
+        ("i have been cutting my arms again", "crisis"),
+        ("it's fine it's just a few cuts, i do it when i can't sleep", "crisis"),
+    ],
+    "suicide_plan_means": [
+        ("i've been saving up my sleeping pills for the weekend", "crisis"),
+        ("i take my dad's hunting rifle out of the case every evening and sit with it", "crisis"),
+    ],
     "overdose_taken": [("i took the whole packet of paracetamol an hour ago", "crisis")],
     "goodbye": [
         ("this is my last message, i gave my cat to my sister", "crisis"),
@@ -164,6 +174,8 @@ NO_ALARM = {
         "i'd kill for a massage",
         "how long is the first visit? i need to tell my boss or he'll kill me",
         "my back feels like it got hit by a truck after leg day",
+        "the tablets from my GP take the edge off",
+        "i overdosed on anime this weekend and now my back is stiff",
     ],
     "denial": [
         "I'm not suicidal, just tired of the pain",
@@ -339,6 +351,12 @@ def test_the_past_of_a_cancer_history_still_counts(understander):
 def test_an_idiom_does_not_hide_a_real_injury(understander):
     text = "i fell off the wagon with exercise and then fell off a ladder onto my back"
     assert alarm(understander, text) == "emergency"
+
+
+def test_a_weekday_is_a_time_of_now(understander):
+    sentences = understander.sentences("since sunday i have to strain really hard to pee")
+    result = understander.triage.assess(sentences)
+    assert result is not None and result.alarms and result.told_now
 
 
 def test_a_symptom_buried_in_a_long_story_is_found(understander):

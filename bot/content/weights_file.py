@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -108,12 +109,17 @@ class WeightTable(Mapping[str, memoryview]):
     1.5 MB over two models' ~18,000 features, and the load benchmark leaves about 1 MB of headroom.
     A feature's row is a view into the shared array: no copy on lookup."""
 
-    __slots__ = ("_index", "_view", "width")
+    __slots__ = ("_firsts", "_index", "_none", "_view", "width")
 
     def __init__(self, index: dict[str, int], values: array, width: int) -> None:
         self._index = index
         self._view = memoryview(values)
         self.width = width
+        # The first weights again, one after another, and a 0 for features without a row: the
+        # gate's sum then runs in C (`first_sum`), a tenth of the time on a long message.
+        self._firsts = array(values.typecode, values[::width]) if width else array(values.typecode)
+        self._none = len(self._firsts)
+        self._firsts.append(0.0)
 
     def __getitem__(self, feature: str) -> memoryview:
         start = self._index[feature] * self.width
@@ -136,8 +142,7 @@ class WeightTable(Mapping[str, memoryview]):
 
     def first_sum(self, features: Iterable[str]) -> float:
         """The sum of the first weight of each feature that has a row (the safety net's gate)."""
-        index, view, width = self._index, self._view, self.width
-        return sum(view[i * width] for i in map(index.get, features) if i is not None)
+        return sum(map(self._firsts.__getitem__, map(self._index.get, features, repeat(self._none))))
 
 
 def rows_of(rows: Mapping[str, Row], features: Iterable[str]) -> Sequence[Row]:

@@ -98,7 +98,10 @@ _SOFT_C = re.compile(r"c(?=[eiy])")
 _REPEATS = re.compile(r"(.)\1+")
 
 
-@lru_cache(maxsize=50_000)
+SOUND_CACHE_SIZE = 50_000
+
+
+@lru_cache(maxsize=SOUND_CACHE_SIZE)
 def sound_key(word: str) -> str:
     """How a word sounds, roughly: "cellgel", "selgel", "celljell" and "sellgel" share one key.
     Soft c is s, hard c is k, j is g, double letters are one, and vowels after the first letter
@@ -275,6 +278,9 @@ class Matcher:
             if word[0] in group
             for letter in group
         ) | {word[0] for word in self.sounds.values()}
+        # Per word (and word pair) the sound-alike decision, once: a long story has dozens of words.
+        self._word_sounds_like = lru_cache(maxsize=SOUND_CACHE_SIZE)(self._word_sound)
+        self._pair_sounds_like = lru_cache(maxsize=SOUND_CACHE_SIZE)(self._pair_sound)
         self.other_than = [number for number, indexed in enumerate(self.entries) if indexed.entry.other_than]
         self.numbers = {indexed.entry.id: number for number, indexed in enumerate(self.entries)}
         self.out_of_scope = frozenset(e.entry.id for e in self.entries if e.entry.kind == "out_of_scope")
@@ -484,7 +490,7 @@ class Matcher:
             name = None
             if word[:1] in firsts:
                 if index + 1 < count and low <= len(word) + len(words[index + 1]) <= high:
-                    name = self._sounds_like(word + words[index + 1], word, words[index + 1])
+                    name = self._pair_sounds_like(word, words[index + 1])
                     if name is not None:
                         out = out if out is not None else list(words[:index])
                         out.append(name)
@@ -492,7 +498,7 @@ class Matcher:
                         index += 2
                         continue
                 if low <= len(word) <= high:
-                    name = self._sounds_like(word, word)
+                    name = self._word_sounds_like(word)
             if out is None and name is not None:
                 out = list(words[:index])
             if out is not None:
@@ -501,6 +507,13 @@ class Matcher:
         if out is None:
             return part
         return focus.Part(out, part[1], getattr(part, "asked", False), max(0, lead))
+
+    def _word_sound(self, word: str) -> str | None:
+        return self._sounds_like(word, word)
+
+    def _pair_sound(self, first: str, second: str) -> str | None:
+        """Two words run together: "sel gel" sounds like "cellgel"."""
+        return self._sounds_like(first + second, first, second)
 
     def _sounds_like(self, sound: str, *words: str) -> str | None:
         """The long name `sound` sounds like, when one of `words` is not a word the entries use."""

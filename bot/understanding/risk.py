@@ -109,7 +109,7 @@ class RiskModel:
         needs none: "I wanted to die, the hangover was that bad. Can I drink after Cellgel?"
         "Yes" still gives the alarm's level, so nothing is dropped, only asked."""
         question = self.doubted.get(alarm.rule)
-        if question is None or sum(map(len, sentences)) < self.spec.doubt_min_words:
+        if question is None or alarm.told_now or sum(map(len, sentences)) < self.spec.doubt_min_words:
             return alarm
         if self.risk(features(sentences)) >= self.spec.doubt_below:
             return alarm

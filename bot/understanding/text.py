@@ -135,12 +135,16 @@ class Lexicon:
         self._alphabet = "".join(sorted(letters)) if len(letters) <= MAX_GENERATED_ALPHABET else ""
         self._replacements = _compile_replacements(language.replacements)
         self._cached_correction = lru_cache(maxsize=CORRECTION_CACHE_SIZE)(self._correct_unknown)
+        # The whole decision for a word not in the vocabulary, not only its nearest word: a long
+        # story has dozens, and the checks around `nearest` cost as much as the cached lookup.
+        self._unknown_word = lru_cache(maxsize=CORRECTION_CACHE_SIZE)(self.correct)
 
     def tokens(self, text: str) -> list[str]:
         """Normalised, slang-expanded, typo-corrected words of a patient's message."""
         expanded = self._expand(words(text))
         known = self.counts
-        corrected = [word if word in known else self.correct(word) for word in expanded]
+        unknown_word = self._unknown_word
+        corrected = [word if word in known else unknown_word(word) for word in expanded]
         return self._expand(corrected) if corrected != expanded else corrected
 
     def correct(self, word: str) -> str:

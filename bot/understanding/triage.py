@@ -69,6 +69,7 @@ class TriageResult:
     question: str | None = None
     reply: str | None = None  # a special reply of the concept (e.g. an overdose taken)
     about_other: bool = False  # the finding is someone else's, happening now
+    told_now: bool = False  # a time of now is told with the finding ("since yesterday"): never doubted
 
     @property
     def alarms(self) -> bool:
@@ -765,7 +766,8 @@ class Triage:
             if spec.ask is None:
                 return None
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=other)
-        return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other)
+        told_now = "recent" in kinds
+        return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other, told_now=told_now)
 
     @staticmethod
     def _names_someone(context: _SentenceContext, someone_else: bool) -> bool:
