@@ -17,6 +17,7 @@ from bot.understanding.risk import RiskModel, features
 from bot.understanding.triage import TriageResult
 from bot.understanding.understander import Understander
 from tests.conftest import (
+    ALARM_WORD_IN_AN_ORDINARY_MESSAGE,
     KNOWLEDGE_DIR,
     Chat,
     assert_broken_last_line_is_named,
@@ -210,14 +211,6 @@ def test_a_model_question_answered_yes_gives_the_urgent_reply(chat: Chat, knowle
     assert question.text == knowledge.triage.questions["legs"].text
     (reply,) = chat.tap(knowledge.triage.buttons["yes"]).replies
     assert reply.text == knowledge.safety["emergency"].reply
-
-
-# An alarm word the rules read in a message the shipped net reads as needing no question (as the
-# example above, it may move on to another wording after a retraining).
-ALARM_WORD_IN_AN_ORDINARY_MESSAGE = (
-    "The hangover was so bad I wanted to die, but that's another story. What I actually came to ask: "
-    "can I drink on the night of my Cellgel injection?"
-)
 
 
 def test_the_shipped_model_doubts_an_alarm_word_in_an_ordinary_message(understander: Understander) -> None:

@@ -17,6 +17,7 @@ from bot.config import load_config
 from bot.content.html import to_plain_text
 from bot.content.loader import load_knowledge
 from tests.bot_process import BotProcess, wait_quiet
+from tests.conftest import ALARM_WORD_IN_AN_ORDINARY_MESSAGE
 from tests.fake_telegram.server import FakeTelegramServer
 
 KNOWLEDGE = load_knowledge(load_config(env={}, env_file=Path("/nonexistent")).knowledge_dir)
@@ -104,3 +105,21 @@ def test_someone_else_gets_the_reply_worded_for_them(server: FakeTelegramServer,
     [reply] = server.wait_for_bot_messages(chat, 1, timeout=15)
     assert reply.text.startswith(plain(KNOWLEDGE.safety["emergency"].reply_other))
     assert reply.buttons == []
+
+
+def test_an_alarm_the_safety_net_doubts_is_asked_and_yes_gives_the_crisis_reply(
+    server: FakeTelegramServer, bot: BotProcess, chat: int
+) -> None:
+    """The rules read "wanted to die"; the net reads a question about drinking after Cellgel."""
+    server.push_text(chat, ALARM_WORD_IN_AN_ORDINARY_MESSAGE)
+    [question] = server.wait_for_bot_messages(chat, 1, timeout=15)
+    assert question.text == plain(SAFETY.questions["crisis"].text)
+    assert question.button_texts == [SAFETY.buttons["yes"], SAFETY.buttons["no"]]
+    server.press_inline_button(chat, SAFETY.buttons["yes"], message_id=question.message_id)
+    crisis = plain(KNOWLEDGE.safety["crisis"].reply)
+    server.wait_for(
+        lambda: server.message(chat, question.message_id).text.startswith(crisis),
+        timeout=10,
+        what="the crisis reply in place of the question",
+    )
+    all_presses_answered(server)
