@@ -278,9 +278,9 @@ class Matcher:
             if word[0] in group
             for letter in group
         ) | {word[0] for word in self.sounds.values()}
-        # Per word (and word pair) the sound-alike decision, once: a long story has dozens of words.
+        # Per word the sound-alike decision, once: a long story has dozens of words, and patients
+        # reuse theirs. (Not per word pair: pairs hardly repeat, and their cache only filled memory.)
         self._word_sounds_like = lru_cache(maxsize=SOUND_CACHE_SIZE)(self._word_sound)
-        self._pair_sounds_like = lru_cache(maxsize=SOUND_CACHE_SIZE)(self._pair_sound)
         self.other_than = [number for number, indexed in enumerate(self.entries) if indexed.entry.other_than]
         self.numbers = {indexed.entry.id: number for number, indexed in enumerate(self.entries)}
         self.out_of_scope = frozenset(e.entry.id for e in self.entries if e.entry.kind == "out_of_scope")
@@ -490,7 +490,7 @@ class Matcher:
             name = None
             if word[:1] in firsts:
                 if index + 1 < count and low <= len(word) + len(words[index + 1]) <= high:
-                    name = self._pair_sounds_like(word, words[index + 1])
+                    name = self._sounds_like(word + words[index + 1], word, words[index + 1])
                     if name is not None:
                         out = out if out is not None else list(words[:index])
                         out.append(name)
@@ -510,10 +510,6 @@ class Matcher:
 
     def _word_sound(self, word: str) -> str | None:
         return self._sounds_like(word, word)
-
-    def _pair_sound(self, first: str, second: str) -> str | None:
-        """Two words run together: "sel gel" sounds like "cellgel"."""
-        return self._sounds_like(first + second, first, second)
 
     def _sounds_like(self, sound: str, *words: str) -> str | None:
         """The long name `sound` sounds like, when one of `words` is not a word the entries use."""
