@@ -15,8 +15,10 @@ raises an alarm and never drops one:
   words under `doubt_below` chance, the patient gets the alarm's own safety question, and "Yes"
   gives the alarm. Context is open-ended too: on fresh sets most false alarms were such messages
   ("The hangover was so bad I wanted to die... can I drink after Cellgel?"). A firm concept (an
-  overdose taken) is never doubted, nor a short message: the net, trained on many safe messages
-  with the very words of "my back hurts and I can't control my bladder", reads that at 3 %.
+  overdose taken) is never doubted, nor a finding told with a time of now ("since Sunday I have
+  to strain to pee", buried in a story the net reads as ordinary), nor a short message: the net,
+  trained on many safe messages with the very words of "my back hurts and I can't control my
+  bladder", reads that at 3 %.
 
 The model is content (`knowledge/triage/model.tsv`), in the content's language.
 """
