@@ -220,6 +220,11 @@ def test_ask_if_over_on_a_concept_whose_past_does_not_count_is_refused(copy: Pat
     assert_problem(problems_of(copy), "knowledge/triage/concepts.yaml", "infection", "field 'ask_if_over'")
 
 
+def test_firm_that_is_not_true_or_false_is_refused(copy: Path) -> None:
+    edit(copy, "triage/concepts.yaml", lambda data: _concept(data, "overdose_taken").update(firm="always"))
+    assert_problem(problems_of(copy), "knowledge/triage/concepts.yaml", "overdose_taken", "field 'firm'")
+
+
 def test_a_context_rule_whose_closes_is_not_true_or_false_is_refused(copy: Path) -> None:
     edit(copy, "triage/context.yaml", lambda data: data["context"][0].update(closes="at the end"))
     assert_problem(problems_of(copy), "knowledge/triage/context.yaml", "context[0]", "field 'closes'")
