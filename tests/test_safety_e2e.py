@@ -49,6 +49,14 @@ def ask(server: FakeTelegramServer, chat: int):
     return question
 
 
+def replaced_by(server: FakeTelegramServer, chat: int, message_id: int, reply: str, what: str):
+    """The question's message, once edited in place into `reply` (its first line)."""
+    start = plain(reply)
+    return server.wait_for(
+        lambda: (m := server.message(chat, message_id)) and m.text.startswith(start) and m, timeout=10, what=what
+    )
+
+
 def all_presses_answered(server: FakeTelegramServer) -> None:
     wait_quiet(server)
     assert server.unanswered_callbacks() == []
@@ -58,12 +66,8 @@ def all_presses_answered(server: FakeTelegramServer) -> None:
 def test_yes_turns_the_question_into_the_urgent_reply(server: FakeTelegramServer, bot: BotProcess, chat: int) -> None:
     question = ask(server, chat)
     server.press_inline_button(chat, SAFETY.buttons["yes"], message_id=question.message_id)
-    urgent = plain(KNOWLEDGE.safety["emergency"].reply)
-    edited = server.wait_for(
-        lambda: (m := server.message(chat, question.message_id)) and m.text.startswith(urgent) and m,
-        timeout=10,
-        what="the urgent reply in place of the question",
-    )
+    urgent = KNOWLEDGE.safety["emergency"].reply
+    edited = replaced_by(server, chat, question.message_id, urgent, "the urgent reply in place of the question")
     assert edited.buttons == [], "an urgent reply carries no menu and no offer"
     all_presses_answered(server)
 
@@ -91,12 +95,8 @@ def test_a_late_yes_still_gets_the_urgent_reply(server: FakeTelegramServer, bot:
     server.wait_for_bot_messages(chat, 2, timeout=10)
     # Later, the patient goes back to the old question and presses "Yes".
     server.push_callback(chat, first.message_id, first.buttons[0]["callback_data"], check_button=False)
-    urgent = plain(KNOWLEDGE.safety["emergency"].reply)
-    server.wait_for(
-        lambda: server.message(chat, first.message_id).text.startswith(urgent),
-        timeout=10,
-        what="the urgent reply after a late Yes",
-    )
+    urgent = KNOWLEDGE.safety["emergency"].reply
+    replaced_by(server, chat, first.message_id, urgent, "the urgent reply after a late Yes")
     all_presses_answered(server)
 
 
@@ -116,10 +116,7 @@ def test_an_alarm_the_safety_net_doubts_is_asked_and_yes_gives_the_crisis_reply(
     assert question.text == plain(SAFETY.questions["crisis"].text)
     assert question.button_texts == [SAFETY.buttons["yes"], SAFETY.buttons["no"]]
     server.press_inline_button(chat, SAFETY.buttons["yes"], message_id=question.message_id)
-    crisis = plain(KNOWLEDGE.safety["crisis"].reply)
-    server.wait_for(
-        lambda: server.message(chat, question.message_id).text.startswith(crisis),
-        timeout=10,
-        what="the crisis reply in place of the question",
+    replaced_by(
+        server, chat, question.message_id, KNOWLEDGE.safety["crisis"].reply, "the crisis reply in place of the question"
     )
     all_presses_answered(server)
