@@ -92,10 +92,11 @@ class RiskModel:
         """The rules' question as it is; their alarm as it is unless the gate doubts it (then its
         safety question); otherwise (nothing, or information about warning signs) a safety
         question when the message reads like a red flag or a crisis."""
-        if sum(map(len, sentences)) < self.spec.min_words:
+        words = sum(map(len, sentences))
+        if words < self.spec.min_words:
             return rules  # a name, "thanks, bye": too little to read; short alarms are the rules' job
         if rules is not None and rules.action == "alarm":
-            return self._doubt(sentences, rules)
+            return self._doubt(sentences, words, rules)
         if rules is not None and rules.action != "info":
             return rules
         found = features(sentences)
@@ -106,12 +107,12 @@ class RiskModel:
         question = self.likeliest_question(found)
         return TriageResult(self.spec.levels[question], f"model:{question}", "ask", question=question)
 
-    def _doubt(self, sentences: Sequence[Sequence[str]], alarm: TriageResult) -> TriageResult:
+    def _doubt(self, sentences: Sequence[Sequence[str]], words: int, alarm: TriageResult) -> TriageResult:
         """The alarm, or its concept's safety question when the whole message reads as one that
         needs none: "I wanted to die, the hangover was that bad. Can I drink after Cellgel?"
         "Yes" still gives the alarm's level, so nothing is dropped, only asked."""
         question = self.doubted.get(alarm.rule)
-        if question is None or alarm.told_now or sum(map(len, sentences)) < self.spec.doubt_min_words:
+        if question is None or alarm.told_now or words < self.spec.doubt_min_words:
             return alarm
         if self.risk(features(sentences)) >= self.spec.doubt_below:
             return alarm
