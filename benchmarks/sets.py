@@ -41,4 +41,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 10", HERE / "triage_heldout10.yaml"),
     ("held-out 11", HERE / "triage_heldout11.yaml"),
     ("held-out 12", HERE / "triage_heldout12.yaml"),
+    ("held-out 13", HERE / "triage_heldout13.yaml"),
 )
