@@ -39,7 +39,10 @@ def test_features_are_words_prefixes_and_pairs_within_a_sentence() -> None:
 
 
 def _model(
-    gate: dict[str, float], kinds: dict[str, list[tuple[int, float]]], doubted: dict[str, str] | None = None
+    gate: dict[str, float],
+    kinds: dict[str, list[tuple[int, float]]],
+    doubted: dict[str, str] | None = None,
+    firm: tuple[str, ...] = (),
 ) -> RiskModel:
     classes = ("none", "crisis", "bladder")
     rows = {}
@@ -61,7 +64,7 @@ def _model(
         min_words=3,
         trained_on="test",
     )
-    return RiskModel(spec, doubted)
+    return RiskModel(spec, doubted, firm)
 
 
 MODEL = _model({"wee": 8.0, "goodbye": 8.0, "laughing": -6.0}, {"wee": [(2, 3.0)], "goodbye": [(1, 3.0)]})
@@ -89,7 +92,12 @@ def test_a_model_that_doubts_no_concept_never_weakens_the_rules(action: str) -> 
     assert MODEL.review([["laughing", "about", "it", "all"]], rules) is rules  # read as ordinary: no matter
 
 
-DOUBTING = _model({"wee": 8.0, "laughing": -6.0}, {"wee": [(2, 3.0)]}, doubted={"incontinence": "bladder"})
+DOUBTING = _model(
+    {"wee": 8.0, "laughing": -6.0},
+    {"wee": [(2, 3.0)]},
+    doubted={"incontinence": "bladder", "overdose_taken": "crisis"},
+    firm=("overdose_taken",),
+)
 LAUGHING = [["nearly", "wet", "myself"], ["laughing", "so", "hard", "at", "the", "party"]]
 
 
@@ -116,16 +124,30 @@ def test_an_alarm_told_with_a_time_of_now_is_never_doubted() -> None:
     assert DOUBTING.review(LAUGHING, alarm) is alarm
 
 
-def test_an_alarm_of_a_concept_not_doubted_is_kept() -> None:
-    """A concept with no question, or a firm one (an overdose taken), keeps its alarm."""
+def test_an_alarm_of_a_concept_without_a_question_is_kept() -> None:
+    alarm = TriageResult("emergency", "major_trauma", "alarm")
+    assert DOUBTING.review(LAUGHING, alarm) is alarm
+
+
+def test_a_firm_alarm_told_in_one_sentence_is_kept() -> None:
+    """An overdose taken needs 119 now: whatever the story around it, no question first."""
     alarm = TriageResult("crisis", "overdose_taken", "alarm", reply="overdose")
     assert DOUBTING.review(LAUGHING, alarm) is alarm
 
 
-def test_the_shipped_content_never_doubts_an_overdose_taken(knowledge: Knowledge) -> None:
+@pytest.mark.parametrize("told_now", [False, True])
+def test_a_firm_or_current_alarm_joined_across_sentences_may_be_doubted(told_now: bool) -> None:
+    """ "I didn't overdose lol, I took ONE ibuprofen. Mum's reading too many articles.": "took"
+    and "too many" sit in different sentences, weaker evidence than one sentence tells."""
+    alarm = TriageResult("crisis", "overdose_taken", "alarm", reply="overdose", told_now=told_now, joined=True)
+    assert DOUBTING.review(LAUGHING, alarm) == TriageResult("crisis", "doubt:overdose_taken", "ask", question="crisis")
+
+
+def test_the_shipped_content_doubts_an_overdose_taken_only_when_joined(knowledge: Knowledge) -> None:
     understander = Understander(knowledge)
     assert understander.risk is not None
-    assert "overdose_taken" not in understander.risk.doubted
+    assert understander.risk.firm == {"overdose_taken"}
+    assert understander.risk.doubted["overdose_taken"] == "crisis"
     assert understander.risk.doubted["incontinence"] == "bladder"
 
 

@@ -539,6 +539,8 @@ def test_legs_like_noodles_and_nearly_falling_get_the_legs_question(understander
         "cancer-free 12 years, discharged from oncology. want to ask about cellgel for my arthritic back",
         "I had testicular cancer at 25, that's 20 years ago, completely cured. Now I have sciatica",
         "chemo was 2008. oncologist discharged me 2013. my actual question is about parking",
+        # "for fifteen years now" is a duration, not a time of now that would make it current
+        "I had testicular cancer and chemo, and I've been discharged from oncology for fifteen years now.",
     ],
 )
 def test_a_cancer_history_told_as_over_gets_the_question_about_now(understander, text: str) -> None:
@@ -589,6 +591,15 @@ def test_a_no_that_opens_a_new_clause_answers_the_question_before(understander) 
         ("every morning I work out whether today is worth getting up for. mostly it isn't", "crisis"),
         ("dads shirts are hanging off him, he says hes fine, back been sore a while", "urgent"),
         ("i've dropped nearly 10 pounds this month without trying and my back aches", "urgent"),
+        ("cant sit, cant sleep. this back turned me into a ghost. dont really see why i should keep going", "crisis"),
+        ("The pain never lets up. Most days I wish it would all just stop, me included.", "crisis"),
+        ("My friend is staying with me and I just found a note saying sorry to everyone.", "crisis"),
+        ("minna arigatou. sayounara. yatto kono itami kara kaihou sareru.", "crisis"),
+        ("Physio here. L4 radiculopathy, now R ankle dorsiflexion 2/5, was 4/5 this morning. Progressing.", "emergency"),
+        ("Acute LBP with bilateral sciatica since Sunday, now perianal numbness on self-check.", "emergency"),
+        ("Salamat po sa lahat. Ito na siguro ang huling message ko. Paalam na po.", "crisis"),
+        ("I drink many pill, all the box of pain killer, 30 minute before. Now I feel dizzy.", "crisis"),
+        ("lower back pain for six weeks. my sister says I look gaunt and I'm 6 kilos down since spring", "urgent"),
     ],
 )
 def test_signs_told_in_ways_the_rules_once_missed_are_caught(understander, text: str, level: str) -> None:
@@ -603,10 +614,56 @@ def test_signs_told_in_ways_the_rules_once_missed_are_caught(understander, text:
         "I had a small back twinge last week that's already gone.",
         "My bowels are totally normal and I haven't wet myself. It's the buttock ache.",
         "overdosed on christmas cake, now my back and my jeans both hate me",
+        "Fever of excitement! My first Cellgel session is tomorrow. What should I wear?",
+        "Pulled something in my back sneezing, hay fever season is brutal this year.",
+        "Overdosed on online reviews of Cellgel lol, how many sessions does it take?",
+        "The book I'm reading is about a woman who jumps off a bridge in the first chapter, so grim.",
+        "no, I didn't take too many, I took the right dose, two loxonin spread over the whole day.",
+        "My GP scanned my aorta last month because of my age and it was normal.",
+        "I took two paracetamol instead of one this morning by accident, 500 mg each.",
+        "I am 90 and I worry about having a fall in the garden. Any gentle balance exercises?",
     ],
 )
 def test_everyday_words_that_once_alarmed_do_not(understander, text: str) -> None:
     assert alarm(understander, text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My bum goes numb on the hard chairs at work, it comes back as soon as I stand up. Is that my back?",
+        "My legs go numb when I sit on the floor at the izakaya, goes away as soon as I stand up.",
+    ],
+)
+def test_numbness_that_passes_as_soon_as_one_stands_raises_nothing(understander, text: str) -> None:
+    assert judge(understander, text) is None
+
+
+def test_numbness_that_does_not_pass_still_alarms(understander) -> None:
+    assert caught(understander, "my bum has been numb since yesterday, even when I stand up") == "emergency"
+
+
+def test_a_negation_in_one_sentence_never_reaches_a_clue_in_the_next(understander) -> None:
+    """Clues joined across sentences are judged in the joined message, yet each scope stays in
+    its own sentence: the "hindi" (not) is about slipping, not about the pain being new."""
+    text = "Si lola, 82 na siya, biglang sumakit ang likod niya. Hindi naman siya nadulas. First time niya 'to."
+    result = rules(understander, text)  # "she didn't slip. It's the first time for her."
+    assert result is not None and result.rule == "new_pain_older_age" and result.action in ("alarm", "ask"), result
+
+
+def test_clues_joined_across_sentences_are_marked_so_and_a_firm_joined_alarm_may_be_doubted(understander) -> None:
+    """ "took" and "too many" in different sentences: the overdose alarm is joined, and in a
+    message the net reads as ordinary it becomes the crisis question, never silence."""
+    text = (
+        "i didnt overdose lmao i took ONE ibuprofen. my mum saw the open packet on my desk and is being "
+        "dramatic, shes been reading too many news articles. back pain from volleyball practice."
+    )
+    found = rules(understander, text)
+    assert found is not None and (found.rule, found.action, found.joined) == ("overdose_taken", "alarm", True)
+    result = judge(understander, text)
+    assert result is not None and (result.level, result.action, result.question) == ("crisis", "ask", "crisis")
+    one_sentence = rules(understander, "I took a whole pack of sleeping pills an hour ago")
+    assert one_sentence is not None and not one_sentence.joined
 
 
 @pytest.mark.parametrize(

@@ -898,6 +898,7 @@ CONTEXT_KINDS = (
     "pain",
     "not_patient",
     "intentional",
+    "passing",
     "negative",
     "resolved",
     "disclaimer",

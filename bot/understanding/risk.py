@@ -16,7 +16,8 @@ raises an alarm and never drops one:
   gives the alarm. Context is open-ended too: on fresh sets most false alarms were such messages
   ("The hangover was so bad I wanted to die... can I drink after Cellgel?"). A firm concept (an
   overdose taken) is never doubted, nor a finding told with a time of now ("since Sunday I have
-  to strain to pee", buried in a story the net reads as ordinary), nor a short message: the net,
+  to strain to pee", buried in a story the net reads as ordinary), unless their clues were joined
+  across sentences ("I took ONE ibuprofen. ...reading too many articles."); nor a short message: the net,
   trained on many safe messages with the very words of "my back hurts and I can't control my
   bladder", reads that at 3 %.
 
@@ -57,11 +58,15 @@ def features(sentences: Iterable[Sequence[str]]) -> set[str]:
 class RiskModel:
     """Scores a message's features against `knowledge/triage/model.tsv`.
 
-    `doubted`: the concepts whose alarm the gate may doubt, each with its safety question."""
+    `doubted`: the concepts whose alarm the gate may doubt, each with its safety question;
+    `firm`: those of them doubted only when their clues were joined across sentences."""
 
-    def __init__(self, spec: RiskModelSpec, doubted: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, spec: RiskModelSpec, doubted: Mapping[str, str] | None = None, firm: Iterable[str] = ()
+    ) -> None:
         self.spec = spec
         self.doubted = dict(doubted or {})
+        self.firm = frozenset(firm)
         self.classes = spec.classes
         self._ordinary = spec.classes.index(ORDINARY)
         self._rows = spec.rows  # the gate weight, then the class weights, one array a feature
@@ -112,8 +117,10 @@ class RiskModel:
         needs none: "I wanted to die, the hangover was that bad. Can I drink after Cellgel?"
         "Yes" still gives the alarm's level, so nothing is dropped, only asked."""
         question = self.doubted.get(alarm.rule)
-        if question is None or alarm.told_now or words < self.spec.doubt_min_words:
+        if question is None or words < self.spec.doubt_min_words:
             return alarm
+        if not alarm.joined and (alarm.told_now or alarm.rule in self.firm):
+            return alarm  # one sentence told it as now, or it is an overdose taken: never doubted
         if self.risk(features(sentences)) >= self.spec.doubt_below:
             return alarm
         return TriageResult(alarm.level, f"doubt:{alarm.rule}", "ask", question=question, about_other=alarm.about_other)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
@@ -70,6 +70,9 @@ class TriageResult:
     reply: str | None = None  # a special reply of the concept (e.g. an overdose taken)
     about_other: bool = False  # the finding is someone else's, happening now
     told_now: bool = False  # a time of now is told with the finding ("since yesterday"): never doubted
+    # Its clues sit in different sentences ("I took one ibuprofen. ...too many articles."): weaker
+    # evidence than one sentence, so even a firm concept's alarm may be doubted.
+    joined: bool = False
 
     @property
     def alarms(self) -> bool:
@@ -336,6 +339,7 @@ class _SentenceContext:
     terminators: tuple[tuple[int, str], ...]  # where scopes end ("but", "now"), with the word
     subjects: tuple[int, ...]  # positions of subject words ("I", "he"): a new clause
     recent: bool  # a cue of now anywhere in the sentence ("since 2 weeks", "yesterday")
+    sentence_starts: tuple[int, ...] = ()  # in a joined message: no scope runs into another sentence
 
 
 @dataclass(frozen=True)
@@ -355,7 +359,7 @@ class _MessageFacts:
 # Kinds whose scope a new subject ends: "no fever and I can't pee", "my wife says I..."; the
 # mood of "if" or "years ago" carries on through the sentence.
 _CLAUSE_BOUND_KINDS = frozenset({"negated", "other_person", "recent"})
-_DROP_KINDS = frozenset({"negated", "not_patient", "intentional", "family"})
+_DROP_KINDS = frozenset({"negated", "not_patient", "intentional", "passing", "family"})
 
 
 class Triage:
@@ -480,7 +484,8 @@ class Triage:
                 for group_id, spans in sentence_found.items():
                     found.setdefault(group_id, []).extend((a + start, b + start) for a, b in spans)
                 start += len(tokens)
-            results.extend(self._assess_sentence(joined, found, self._across, False, facts, bounds))
+            across = self._assess_sentence(joined, found, self._across, False, facts, bounds)
+            results.extend(replace(result, joined=True) for result in across)
         if not results:
             return None
         return min(results, key=_seriousness)
@@ -504,7 +509,7 @@ class Triage:
             findings = [f for f in findings if not any(a <= f.span[0] and f.span[1] <= b for a, b in sentence_bounds)]
         if not findings:
             return []
-        context = self._context(tokens, found)
+        context = self._context(tokens, found, sentence_bounds)
         judged = (
             self._judge(
                 finding,
@@ -544,7 +549,12 @@ class Triage:
 
     # ------------------------------------------------------------------ context
 
-    def _context(self, tokens: Sequence[str], found: Mapping[int, list[Span]]) -> _SentenceContext:
+    def _context(
+        self, tokens: Sequence[str], found: Mapping[int, list[Span]], sentence_bounds: Sequence[Span] = ()
+    ) -> _SentenceContext:
+        """`sentence_bounds`: the sentences of a joined message; a scope never runs from one into
+        another, as in a single sentence ("He didn't slip. First time for him": the "didn't" is
+        not about "first time")."""
         pseudo = found.get(self.pseudo.id, ())
         opening = next((i for i, word in enumerate(tokens) if word not in self.lead_ins), len(tokens))
         triggers = [
@@ -567,7 +577,8 @@ class Triage:
         recovery = [span for trigger, span in triggers if trigger.kind == "resolved"]
         triggers = [(t, span) for t, span in triggers if not (t.kind == "recent" and _overlaps(span, recovery))]
         recent = any(trigger.kind == "recent" for trigger, _ in triggers)
-        return _SentenceContext(tuple(triggers), terminators, subjects, recent)
+        starts = tuple(start for start, _ in sentence_bounds if start)
+        return _SentenceContext(tuple(triggers), terminators, subjects, recent, starts)
 
     def _closes_clause(self, tokens: Sequence[str], span: Span) -> bool:
         """Whether a cue ends its sentence or a new clause follows it: "I'm not, I love my job"."""
@@ -628,6 +639,8 @@ class Triage:
         # to a clause, except one right after the cue ("if I can't pee" is still "if").
         if any(gap[0] <= b < gap[1] and word not in trigger.crosses for b, word in context.terminators):
             return False
+        if any(gap[0] <= b <= gap[1] for b in context.sentence_starts):
+            return False  # the cue and the finding sit in different sentences
         if trigger.kind in _CLAUSE_BOUND_KINDS:
             return not any(gap[0] < b < gap[1] or (trigger.after and b == gap[0]) for b in context.subjects)
         return True

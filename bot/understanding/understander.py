@@ -37,8 +37,11 @@ class Understander:
             raise ValueError(f"no language module for '{knowledge.language.code}'")
         self.language = language
         self.triage = Triage(knowledge.triage, language)
-        doubted = {concept.id: concept.ask for concept in knowledge.triage.concepts if concept.ask and not concept.firm}
-        self.risk = RiskModel(knowledge.triage.model, doubted) if knowledge.triage.model is not None else None
+        concepts = knowledge.triage.concepts
+        doubted = {concept.id: concept.ask for concept in concepts if concept.ask}
+        firm = {concept.id for concept in concepts if concept.firm}
+        model = knowledge.triage.model
+        self.risk = RiskModel(model, doubted, firm) if model is not None else None
         vocabulary = Matcher.vocabulary(knowledge.entries.values()) + self.triage.vocabulary()
         self.lexicon = Lexicon(
             knowledge.language,
