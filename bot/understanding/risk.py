@@ -61,9 +61,7 @@ class RiskModel:
     `doubted`: the concepts whose alarm the gate may doubt, each with its safety question;
     `firm`: those of them doubted only when their clues were joined across sentences."""
 
-    def __init__(
-        self, spec: RiskModelSpec, doubted: Mapping[str, str] | None = None, firm: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, spec: RiskModelSpec, doubted: Mapping[str, str] | None = None, firm: Iterable[str] = ()) -> None:
         self.spec = spec
         self.doubted = dict(doubted or {})
         self.firm = frozenset(firm)
