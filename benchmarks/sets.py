@@ -42,4 +42,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 11", HERE / "triage_heldout11.yaml"),
     ("held-out 12", HERE / "triage_heldout12.yaml"),
     ("held-out 13", HERE / "triage_heldout13.yaml"),
+    ("held-out 14", HERE / "triage_heldout14.yaml"),
 )
