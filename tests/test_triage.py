@@ -600,6 +600,12 @@ def test_a_no_that_opens_a_new_clause_answers_the_question_before(understander) 
         ("Salamat po sa lahat. Ito na siguro ang huling message ko. Paalam na po.", "crisis"),
         ("I drink many pill, all the box of pain killer, 30 minute before. Now I feel dizzy.", "crisis"),
         ("lower back pain for six weeks. my sister says I look gaunt and I'm 6 kilos down since spring", "urgent"),
+        ("lol my back is wrecked AND my bits have stopped working, both since tuesday", "emergency"),
+        ("knocked off my delivery bike by a car 30 min ago. back hurts. I am fine really, just asking", "emergency"),
+        ("my wife had breast cancer in 2019, all clear since, but she has back pain that began 3 weeks ago", "urgent"),
+        ("My dad is 66, his back is sore, and he's lost a stone since Christmas and barely eats.", "urgent"),
+        ("I'm at the station. Just watching the trains go through. Not sure why I'm messaging you.", "crisis"),
+        ("I drink many pain pill, maybe 25, half hour ago, because I want stop everything.", "crisis"),
     ],
 )
 def test_signs_told_in_ways_the_rules_once_missed_are_caught(understander, text: str, level: str) -> None:
@@ -622,6 +628,12 @@ def test_signs_told_in_ways_the_rules_once_missed_are_caught(understander, text:
         "My GP scanned my aorta last month because of my age and it was normal.",
         "I took two paracetamol instead of one this morning by accident, 500 mg each.",
         "I am 90 and I worry about having a fall in the garden. Any gentle balance exercises?",
+        "Do you sell massage chairs? I just want a good one. My budget is about 100,000 yen.",
+        "New mum, baby is 8 weeks. Back aches from feeding positions. No fever, stitches healed.",
+        "my cousin overdosed on painkillers last year (she survived and she's doing ok now).",
+        "all I want after my shifts is to crash on the sofa all weekend but then my back gets stiff",
+        "Checked my temp 3 times today like the nurse said, 36.7 each time. Back pain same as yesterday.",
+        "My mum thought I'd overdosed because I was so drowsy, but I'd only taken one as prescribed.",
     ],
 )
 def test_everyday_words_that_once_alarmed_do_not(understander, text: str) -> None:
@@ -632,6 +644,7 @@ def test_everyday_words_that_once_alarmed_do_not(understander, text: str) -> Non
     "text",
     [
         "My bum goes numb on the hard chairs at work, it comes back as soon as I stand up. Is that my back?",
+        "my legs go numb if I sit seiza on the tatami too long, normal? back is fine otherwise",
         "My legs go numb when I sit on the floor at the izakaya, goes away as soon as I stand up.",
     ],
 )

@@ -150,3 +150,18 @@ def test_a_broken_word_frequency_line_is_named(tmp_path: Path) -> None:
         line.startswith("knowledge/word_frequencies.txt: line ") and "needs a word and its Zipf frequency" in line
         for line in caught.value.problems
     ), caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("My budget is 100,000 yen", "my budget is 100000 yen"),
+        ("1,500 steps; 38.5 degrees", "1500 steps 38 5 degrees"),
+        ("ages 1,2,3 and 12,34", "ages 1 2 3 and 12 34"),
+    ],
+)
+def test_a_thousands_separator_joins_one_number(text: str, expected: str) -> None:
+    """ "100,000 yen" is one number: read as "100" and "000", the 100 was an age to triage."""
+    from bot.understanding.text import normalise
+
+    assert normalise(text) == expected

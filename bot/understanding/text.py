@@ -19,6 +19,8 @@ from rapidfuzz.distance import OSA
 
 from bot.content.loader import Language
 
+# "100,000 yen" is one number, not "100" (an age triage reads) and "000".
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _APOSTROPHES = re.compile(r"['’‘`´]")
 
 
@@ -53,9 +55,10 @@ SCAN_PER_VARIANT = 3  # words scanned in the time one variant is made and looked
 
 
 def normalise(text: str) -> str:
-    """Lower-case, unify Unicode forms, drop apostrophes ("can't" -> "cant"), punctuation to space."""
+    """Lower-case, unify Unicode forms, drop apostrophes ("can't" -> "cant") and thousands separators
+    ("100,000" -> "100000"), punctuation to space."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = _NUMBER_UNIT.sub(" ", _APOSTROPHES.sub("", text))
+    text = _NUMBER_UNIT.sub(" ", _APOSTROPHES.sub("", _THOUSANDS.sub("", text)))
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 
