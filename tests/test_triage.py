@@ -645,11 +645,31 @@ def test_everyday_words_that_once_alarmed_do_not(understander, text: str) -> Non
     [
         "My bum goes numb on the hard chairs at work, it comes back as soon as I stand up. Is that my back?",
         "my legs go numb if I sit seiza on the tatami too long, normal? back is fine otherwise",
+        "my legs go numb when I sit cross legged on the floor at my in-laws', is that normal?",
         "My legs go numb when I sit on the floor at the izakaya, goes away as soon as I stand up.",
     ],
 )
 def test_numbness_that_passes_as_soon_as_one_stands_raises_nothing(understander, text: str) -> None:
     assert judge(understander, text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Do I need to fast before the blood test? I'm diabetic so I don't want to go too long without food.",
+        "I'm on methotrexate for rheumatoid arthritis, all calm. Is Cellgel safe alongside it?",
+        "My husband's diabetic and on insulin. Can I bring him to my consultation?",
+    ],
+)
+def test_a_risk_factor_for_infection_alone_gets_no_question(understander, text: str) -> None:
+    """Diabetes or an immunosuppressant raises the risk of a spinal infection; alone, without
+    feeling unwell, a temperature or pain getting worse, it is no sign of one."""
+    assert judge(understander, text) is None
+
+
+def test_a_risk_factor_for_infection_with_a_sign_still_asks(understander) -> None:
+    result = rules(understander, "I'm on methotrexate and my back pain is getting worse every day, I feel exhausted")
+    assert result is not None and (result.rule, result.action, result.question) == ("infection", "ask", "fever")
 
 
 def test_numbness_that_does_not_pass_still_alarms(understander) -> None:
