@@ -486,6 +486,7 @@ REASSURED = [
     ("both my legs went weak on the stairs today, probably nothing, im fine", "legs"),
     ("since yesterday i cant feel the toilet paper when i wipe lol", "saddle"),
     ("i havent peed since this morning, just curious if my back could do that", "bladder"),
+    ("If the pain got bad enough that I thought about ending it, who could I talk to? Im doing alright.", "crisis"),
 ]
 
 
@@ -621,6 +622,9 @@ def test_signs_told_in_ways_the_rules_once_missed_are_caught(understander, text:
         "My bowels are totally normal and I haven't wet myself. It's the buttock ache.",
         "overdosed on christmas cake, now my back and my jeans both hate me",
         "Fever of excitement! My first Cellgel session is tomorrow. What should I wear?",
+        "Binged the whole Suicide Squad trilogy last night, now my lower back is stiff as a board",
+        "I crashed and burned in my exam today so I'm treating myself. Do you do back massages?",
+        "If I break a vertebra one day, can Cellgel fix it? I'm 66 and have never had a fracture.",
         "Pulled something in my back sneezing, hay fever season is brutal this year.",
         "Overdosed on online reviews of Cellgel lol, how many sessions does it take?",
         "The book I'm reading is about a woman who jumps off a bridge in the first chapter, so grim.",
@@ -664,6 +668,47 @@ def test_numbness_that_passes_as_soon_as_one_stands_raises_nothing(understander,
 def test_a_risk_factor_for_infection_alone_gets_no_question(understander, text: str) -> None:
     """Diabetes or an immunosuppressant raises the risk of a spinal infection; alone, without
     feeling unwell, a temperature or pain getting worse, it is no sign of one."""
+    assert judge(understander, text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "When I stand up quickly I get dizzy for a second, my GP says it's my blood pressure tablets.",
+        "I get sweaty and shaky when my blood sugar drops. Can I eat a snack in the waiting room?",
+        "this heatwave is murder on my back, sweating like crazy on the train. any tips?",
+    ],
+)
+def test_an_everyday_sensation_with_its_cause_gets_no_question(understander, text: str) -> None:
+    """Dizziness or sweating alone is everyday; with a sudden pain, a tearing feeling or chills it
+    is a sign (next test)."""
+    assert judge(understander, text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        ("my back pain came on suddenly and I feel dizzy and clammy", "chest"),
+        ("my back hurts and I'm sweating at night, soaking wet", "fever"),
+    ],
+)
+def test_a_sensation_with_a_sign_still_asks(understander, text: str, question: str) -> None:
+    result = rules(understander, text)
+    assert result is not None and result.action in ("alarm", "ask"), result
+    assert result.action == "alarm" or result.question == question
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "new mattress arrived and my back is stiff every morning since. there's a 100 night trial",
+        "I'm about to start a job with a 90-minute commute. Any tips for sitting on the train?",
+        "My grandfather is 92 and sharp as a tack, he might want to try Cellgel after New Year.",
+        "Do you sell massage chairs? I just want a good one. My budget is about 100,000 yen.",
+    ],
+)
+def test_numbers_and_new_things_that_are_no_age_or_new_pain_get_no_question(understander, text: str) -> None:
+    """A number with a unit ("100 night", "90-minute") is no age; "New Year" is no new pain."""
     assert judge(understander, text) is None
 
 
