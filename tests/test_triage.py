@@ -650,6 +650,7 @@ def test_everyday_words_that_once_alarmed_do_not(understander, text: str) -> Non
         "My bum goes numb on the hard chairs at work, it comes back as soon as I stand up. Is that my back?",
         "my legs go numb if I sit seiza on the tatami too long, normal? back is fine otherwise",
         "my legs go numb when I sit cross legged on the floor at my in-laws', is that normal?",
+        "my legs are so weak after leg day i could barely climb the stairs lmao. what time's my appt",
         "My legs go numb when I sit on the floor at the izakaya, goes away as soon as I stand up.",
     ],
 )
@@ -675,6 +676,7 @@ def test_a_risk_factor_for_infection_alone_gets_no_question(understander, text: 
     "text",
     [
         "When I stand up quickly I get dizzy for a second, my GP says it's my blood pressure tablets.",
+        "I'm on prednisolone eye drops after cataract surgery, do I need to mention that?",
         "I get sweaty and shaky when my blood sugar drops. Can I eat a snack in the waiting room?",
         "this heatwave is murder on my back, sweating like crazy on the train. any tips?",
     ],
