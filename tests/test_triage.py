@@ -599,6 +599,8 @@ def test_a_no_that_opens_a_new_clause_answers_the_question_before(understander) 
         ("Physio. L4 radiculopathy, now R ankle dorsiflexion 2/5, was 4/5 this morning. Progressing.", "emergency"),
         ("Acute LBP with bilateral sciatica since Sunday, now perianal numbness on self-check.", "emergency"),
         ("Salamat po sa lahat. Ito na siguro ang huling message ko. Paalam na po.", "crisis"),
+        ("Hindi ako makaihi simula kagabi, masakit ang likod ko", "emergency"),  # "I can't pee": no negation
+        ("Had a fight with my wife and took a handful of my back pills out of anger. Maybe 15? Dizzy.", "crisis"),
         ("I drink many pill, all the box of pain killer, 30 minute before. Now I feel dizzy.", "crisis"),
         ("lower back pain for six weeks. my sister says I look gaunt and I'm 6 kilos down since spring", "urgent"),
         ("lol my back is wrecked AND my bits have stopped working, both since tuesday", "emergency"),
@@ -658,60 +660,10 @@ def test_numbness_that_passes_as_soon_as_one_stands_raises_nothing(understander,
     assert judge(understander, text) is None
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Do I need to fast before the blood test? I'm diabetic so I don't want to go too long without food.",
-        "I'm on methotrexate for rheumatoid arthritis, all calm. Is Cellgel safe alongside it?",
-        "My husband's diabetic and on insulin. Can I bring him to my consultation?",
-    ],
-)
-def test_a_risk_factor_for_infection_alone_gets_no_question(understander, text: str) -> None:
-    """Diabetes or an immunosuppressant raises the risk of a spinal infection; alone, without
-    feeling unwell, a temperature or pain getting worse, it is no sign of one."""
-    assert judge(understander, text) is None
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "When I stand up quickly I get dizzy for a second, my GP says it's my blood pressure tablets.",
-        "I'm on prednisolone eye drops after cataract surgery, do I need to mention that?",
-        "I get sweaty and shaky when my blood sugar drops. Can I eat a snack in the waiting room?",
-        "this heatwave is murder on my back, sweating like crazy on the train. any tips?",
-    ],
-)
-def test_an_everyday_sensation_with_its_cause_gets_no_question(understander, text: str) -> None:
-    """Dizziness or sweating alone is everyday; with a sudden pain, a tearing feeling or chills it
-    is a sign (next test)."""
-    assert judge(understander, text) is None
-
-
-@pytest.mark.parametrize(
-    ("text", "question"),
-    [
-        ("my back pain came on suddenly and I feel dizzy and clammy", "chest"),
-        ("my back hurts and I'm sweating at night, soaking wet", "fever"),
-    ],
-)
-def test_a_sensation_with_a_sign_still_asks(understander, text: str, question: str) -> None:
-    result = rules(understander, text)
-    assert result is not None and result.action in ("alarm", "ask"), result
-    assert result.action == "alarm" or result.question == question
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "new mattress arrived and my back is stiff every morning since. there's a 100 night trial",
-        "I'm about to start a job with a 90-minute commute. Any tips for sitting on the train?",
-        "My grandfather is 92 and sharp as a tack, he might want to try Cellgel after New Year.",
-        "Do you sell massage chairs? I just want a good one. My budget is about 100,000 yen.",
-    ],
-)
-def test_numbers_and_new_things_that_are_no_age_or_new_pain_get_no_question(understander, text: str) -> None:
-    """A number with a unit ("100 night", "90-minute") is no age; "New Year" is no new pain."""
-    assert judge(understander, text) is None
+def test_a_risk_factor_for_infection_alone_gets_the_fever_question(understander) -> None:
+    """Immunosuppression is on the standard red-flag lists: alone it is worth one question."""
+    result = rules(understander, "I'm on methotrexate for rheumatoid arthritis. Is Cellgel safe alongside it?")
+    assert result is not None and (result.rule, result.action, result.question) == ("infection", "ask", "fever")
 
 
 def test_a_risk_factor_for_infection_with_a_sign_still_asks(understander) -> None:
