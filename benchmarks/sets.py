@@ -43,4 +43,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 12", HERE / "triage_heldout12.yaml"),
     ("held-out 13", HERE / "triage_heldout13.yaml"),
     ("held-out 14", HERE / "triage_heldout14.yaml"),
+    ("held-out 15", HERE / "triage_heldout15.yaml"),
 )
