@@ -86,6 +86,19 @@ def test_a_message_shorter_than_min_words_is_left_to_the_rules() -> None:
     assert MODEL.review([["goodbye", "then", "all"]], None) is not None
 
 
+def test_a_red_flag_question_gives_way_to_the_crisis_question_when_the_net_reads_a_crisis() -> None:
+    """One question is asked: "Took a handful of my pills. Dizzy and sick." must get the crisis
+    question, not the chest question its "dizzy" found."""
+    chest = TriageResult("emergency", "aortic_cardiac", "ask", question="chest")
+    assert MODEL.review([["this", "is", "goodbye", "dizzy"]], chest) == TriageResult(
+        "crisis", "model:crisis", "ask", question="crisis"
+    )
+    assert MODEL.review([["no", "wee", "and", "dizzy"]], chest) is chest  # read as a red flag: kept
+    assert MODEL.review([["laughing", "and", "dizzy", "today"]], chest) is chest  # read as ordinary: kept
+    alarm = TriageResult("emergency", "aortic_cardiac", "alarm")
+    assert MODEL.review([["this", "is", "goodbye", "dizzy"]], alarm) is alarm  # an alarm is never replaced
+
+
 @pytest.mark.parametrize("action", ["alarm", "ask", "info"])
 def test_a_model_that_doubts_no_concept_never_weakens_the_rules(action: str) -> None:
     rules = TriageResult("emergency", "incontinence", action, question="bladder" if action == "ask" else None)  # type: ignore[arg-type]

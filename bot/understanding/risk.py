@@ -11,6 +11,9 @@ raises an alarm and never drops one:
   message of at least `min_words` words at least `ask_above` chance of being a red flag or a
   crisis, the patient gets the safety question of its likeliest kind (bladder, legs, crisis...)
   before the answer, and "Yes" gives the urgent reply;
+- when the rules ask a red-flag question but the model reads the message as a crisis (at least
+  `ask_above`, crisis its likeliest kind), the patient gets the crisis question instead: only one
+  question is asked, and an overdose that mentions "dizzy" must not get the chest question;
 - when the rules raised an alarm but the model gives a message of at least `doubt_min_words`
   words under `doubt_below` chance, the patient gets the alarm's own safety question, and "Yes"
   gives the alarm. Context is open-ended too: on fresh sets most false alarms were such messages
@@ -34,6 +37,7 @@ from bot.content.weights_file import first_sum, rows_of
 from bot.understanding.triage import TriageResult
 
 ORDINARY = "none"  # the model's class for a message that needs no safety question
+CRISIS = "crisis"  # the model's class (and safety question) for a crisis
 NUMBER_FEATURE = "<n>"  # every number is one feature: "took 14" and "took 40" are the same clue
 PREFIX_LENGTH = 5  # long words also count by their start: "bleeding", "bleeds" share "bleed~"
 
@@ -100,6 +104,8 @@ class RiskModel:
             return rules  # a name, "thanks, bye": too little to read; short alarms are the rules' job
         if rules is not None and rules.action == "alarm":
             return self._doubt(sentences, words, rules)
+        if rules is not None and rules.action == "ask" and rules.level != self.spec.levels.get(CRISIS):
+            return self._crisis_first(sentences, rules)
         if rules is not None and rules.action != "info":
             return rules
         found = features(sentences)
@@ -109,6 +115,15 @@ class RiskModel:
         # Because I did." is not a question about warning signs.
         question = self.likeliest_question(found)
         return TriageResult(self.spec.levels[question], f"model:{question}", "ask", question=question)
+
+    def _crisis_first(self, sentences: Sequence[Sequence[str]], question: TriageResult) -> TriageResult:
+        """The rules' red-flag question, or the crisis question when the net reads the message as
+        a crisis: only one question is asked, and "Took a handful of my pills. Dizzy and sick."
+        must not get the chest question for its "dizzy" instead."""
+        found = features(sentences)
+        if self.risk(found) < self.spec.ask_above or self.likeliest_question(found) != CRISIS:
+            return question
+        return TriageResult(self.spec.levels[CRISIS], f"model:{CRISIS}", "ask", question=CRISIS)
 
     def _doubt(self, sentences: Sequence[Sequence[str]], words: int, alarm: TriageResult) -> TriageResult:
         """The alarm, or its concept's safety question when the whole message reads as one that
