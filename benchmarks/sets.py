@@ -44,4 +44,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 13", HERE / "triage_heldout13.yaml"),
     ("held-out 14", HERE / "triage_heldout14.yaml"),
     ("held-out 15", HERE / "triage_heldout15.yaml"),
+    ("held-out 16", HERE / "triage_heldout16.yaml"),
 )
