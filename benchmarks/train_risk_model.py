@@ -74,6 +74,11 @@ DOUBT_BELOW = 0.01
 # Never on a shorter message: "my back hurts and I can't control my bladder" is all alarm words,
 # and the net, trained on many safe messages with those words, reads it at 3 %.
 DOUBT_MIN_WORDS = 15
+# Under this a red-flag question that only a weak clue (`possible`) raised is not asked, in a message of
+# at least DOUBT_MIN_WORDS words: "I'm diabetic, can I eat a snack in the waiting room?". Lower than
+# DOUBT_BELOW, since a question waived is one the patient never sees: on the development sets left out
+# in turn (8 folds) it waived 246 of 401 such questions on must-not-alarm messages, and 1 of 217 on red flags.
+WAIVE_BELOW = 0.005
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,7 @@ def model_file(trained: Trained, language: str, trained_on: str) -> str:
         f"ask_above\t{ASK_ABOVE}",
         f"doubt_below\t{DOUBT_BELOW}",
         f"doubt_min_words\t{DOUBT_MIN_WORDS}",
+        f"waive_below\t{WAIVE_BELOW}",
         f"min_words\t{MIN_WORDS}",
         f"trained_on\t{trained_on}",
         f"gate_bias\t{number(trained.gate_bias)}",

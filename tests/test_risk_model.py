@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from array import array
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,7 @@ def _model(
         ask_above=0.3,
         doubt_below=0.05,
         doubt_min_words=5,
+        waive_below=0.01,
         min_words=3,
         trained_on="test",
     )
@@ -154,6 +156,31 @@ def test_a_firm_or_current_alarm_joined_across_sentences_may_be_doubted(told_now
     and "too many" sit in different sentences, weaker evidence than one sentence tells."""
     alarm = TriageResult("crisis", "overdose_taken", "alarm", reply="overdose", told_now=told_now, joined=True)
     assert DOUBTING.review(LAUGHING, alarm) == TriageResult("crisis", "doubt:overdose_taken", "ask", question="crisis")
+
+
+WEAK = TriageResult("emergency", "incontinence", "ask", question="bladder", weak=True)
+
+
+def test_a_weak_clue_s_question_is_waived_when_the_gate_reads_the_message_as_ordinary() -> None:
+    """One step down, as an alarm becomes a question: "I'm diabetic, can I eat a snack in the
+    waiting room?" asks nothing."""
+    assert DOUBTING.review(LAUGHING, WEAK) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "sentences"),
+    [
+        (replace(WEAK, weak=False), LAUGHING),  # a question the rules ask for a strong reason
+        (replace(WEAK, told_now=True), LAUGHING),  # told with a time of now: "since this morning"
+        (WEAK, [["laughing", "so", "hard"]]),  # shorter than doubt_min_words: too little to read
+        (WEAK, [["wee", "everywhere"], ["laughing", "so", "hard", "at", "the", "party"]]),  # not ordinary enough
+        (TriageResult("crisis", "suicidal_thoughts", "ask", question="crisis", weak=True), LAUGHING),
+    ],
+)
+def test_a_question_is_kept_unless_a_weak_clue_alone_asked_it_in_a_long_ordinary_message(
+    question: TriageResult, sentences: list[list[str]]
+) -> None:
+    assert DOUBTING.review(sentences, question) is question
 
 
 def test_the_shipped_content_doubts_an_overdose_taken_only_when_joined(knowledge: Knowledge) -> None:
@@ -318,6 +345,7 @@ def _drop(name: str):
         (_set("min_words", "0"), "min_words", "at least 1"),
         (_set("doubt_below", "0.6"), "doubt_below", "must be below ask_above"),
         (_set("doubt_min_words", "many"), "doubt_min_words", ""),
+        (_set("waive_below", "0.2"), "waive_below", "must be at most doubt_below"),
         (_set("gate_bias", "high"), "gate_bias", "must be a number"),
         (_drop("trained_on"), "trained_on", "missing"),
         (lambda lines: [*lines[:3], "colour\tblue", *lines[3:]], "colour", "unknown field"),

@@ -147,6 +147,31 @@ def test_unsure_findings_ask_one_safety_question(understander, text, question):
     assert result is not None and result.action == "ask" and result.question == question, result
 
 
+def test_a_question_only_a_weak_clue_raised_is_marked_weak(understander):
+    """The net may waive such a question (`RiskModel._waives`); a question any stronger reason
+    in the message raised ("my coworker lost a lot of weight": someone else's sign) is not weak."""
+    dizzy = rules(understander, "I get dizzy at work.")
+    assert dizzy is not None and dizzy.action == "ask" and dizzy.weak
+    both = rules(understander, "I get dizzy at work. My coworker lost a lot of weight.")
+    assert both is not None and both.rule == "aortic_cardiac" and not both.weak
+    reassured = rules(understander, "both my legs went weak on the stairs today, probably nothing, im fine")
+    assert reassured is not None and reassured.action == "ask" and not reassured.weak
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm type 1 diabetic and I always carry sweets in case my sugar drops. Will the appointment run long, "
+        "and is there somewhere I could eat something if I need to?",
+        "I get a bit dizzy when I stand up too quickly from the sofa, my doctor says it is low blood pressure. "
+        "Can I still have the treatment lying down?",
+    ],
+)
+def test_a_weak_clue_in_a_long_ordinary_message_asks_nothing(understander, text):
+    assert rules(understander, text).weak  # the rules alone would ask
+    assert judge(understander, text) is None
+
+
 # Context: each kind, with the same finding words in harmless use.
 NO_ALARM = {
     "negated": [

@@ -26,6 +26,7 @@ HEAD_FIELDS: Mapping[str, Kind] = {
     "ask_above": "share",
     "doubt_below": "share",
     "doubt_min_words": "count",
+    "waive_below": "share",
     "min_words": "count",
     "trained_on": "text",
     "gate_bias": "number",
@@ -51,6 +52,9 @@ class RiskModelSpec:
     ask_above: float
     doubt_below: float  # below this the gate doubts a rule's alarm: its safety question is asked instead
     doubt_min_words: int  # an alarm in a shorter message is never doubted: too few words to read its context
+    # below this the gate waives a red-flag question only a weak clue raised (`possible`), in a message of at
+    # least `doubt_min_words` words; lower than `doubt_below`, since a waived question is a question less
+    waive_below: float
     min_words: int  # shorter messages are left to the rules: too few words to read a description
     trained_on: str  # a fingerprint of the labelled messages it was trained on
 
@@ -82,6 +86,7 @@ def load_risk_model(
         ask_above=head["ask_above"],
         doubt_below=head["doubt_below"],
         doubt_min_words=int(head["doubt_min_words"]),
+        waive_below=head["waive_below"],
         min_words=int(head["min_words"]),
         trained_on=head["trained_on"],
     )
@@ -104,6 +109,9 @@ def _classes(head: dict, language: str, question_levels: Mapping[str, str], chec
             checked.add(f"'{name}' names no question of safety.yaml (have: {have})", "classes")
     if head["doubt_below"] >= head["ask_above"]:
         checked.add(f"must be below ask_above ({head['ask_above']})", "doubt_below")
+    if head["waive_below"] > head["doubt_below"]:
+        doubt = head["doubt_below"]
+        checked.add(f"must be at most doubt_below ({doubt}): a question is waived, an alarm doubted", "waive_below")
     if len(head["bias"]) != len(classes):
         checked.add(f"must be {len(classes)} numbers, one per class", "bias")
     return classes

@@ -6,7 +6,7 @@ Why: the rules (`bot.understanding.triage`) recognise the phrasings someone wrot
 messages nobody tuned for they caught about five red flags in six; lay wording is open-ended.
 A linear model over the message's words, trained on a few thousand labelled patient messages
 (`benchmarks/train_risk_model.py`), recognises what such messages have in common. It never
-raises an alarm and never drops one:
+raises an alarm and never drops one, and drops only one kind of question:
 - when the rules found nothing (or only a question about warning signs) and the model gives a
   message of at least `min_words` words at least `ask_above` chance of being a red flag or a
   crisis, the patient gets the safety question of its likeliest kind (bladder, legs, crisis...)
@@ -23,6 +23,12 @@ raises an alarm and never drops one:
   across sentences ("I took ONE ibuprofen. ...reading too many articles."); nor a short message: the net,
   trained on many safe messages with the very words of "my back hurts and I can't control my
   bladder", reads that at 3 %.
+- when the rules ask a red-flag question only because of a weak clue (a concept's `possible`
+  pattern: "diabetic", "dizzy", "bum went numb"), not told with a time of now, and the model gives
+  a message of at least `doubt_min_words` words under `waive_below` chance, no question is asked:
+  one step down, as an alarm becomes a question. On fresh sets most questions on ordinary messages
+  were such ("I get sweaty and shaky when my sugar drops; can I eat a snack in the waiting room?").
+  A crisis question is never waived.
 
 The model is content (`knowledge/triage/model.tsv`), in the content's language.
 """
@@ -96,15 +102,17 @@ class RiskModel:
         return self.classes[index]
 
     def review(self, sentences: Sequence[Sequence[str]], rules: TriageResult | None) -> TriageResult | None:
-        """The rules' question as it is; their alarm as it is unless the gate doubts it (then its
-        safety question); otherwise (nothing, or information about warning signs) a safety
-        question when the message reads like a red flag or a crisis."""
+        """The rules' question as it is unless the gate waives a weak one; their alarm as it is
+        unless the gate doubts it (then its safety question); otherwise (nothing, or information
+        about warning signs) a safety question when the message reads like a red flag or a crisis."""
         words = sum(map(len, sentences))
         if words < self.spec.min_words:
             return rules  # a name, "thanks, bye": too little to read; short alarms are the rules' job
         if rules is not None and rules.action == "alarm":
             return self._doubt(sentences, words, rules)
         if rules is not None and rules.action == "ask" and rules.level != self.spec.levels.get(CRISIS):
+            if self._waives(sentences, words, rules):
+                return None
             return self._crisis_first(sentences, rules)
         if rules is not None and rules.action != "info":
             return rules
@@ -124,6 +132,15 @@ class RiskModel:
         if self.risk(found) < self.spec.ask_above or self.likeliest_question(found) != CRISIS:
             return question
         return TriageResult(self.spec.levels[CRISIS], f"model:{CRISIS}", "ask", question=CRISIS)
+
+    def _waives(self, sentences: Sequence[Sequence[str]], words: int, question: TriageResult) -> bool:
+        """Whether a red-flag question that only a weak clue raised is left out, the way `_doubt`
+        turns an alarm into a question, one step down: a long message the net reads as needing
+        no question ("I'm diabetic, can I eat a snack in the waiting room?", "my bum goes numb on
+        the long bus to Narita"). Never a crisis question, nor a clue told with a time of now."""
+        if not question.weak or question.told_now or words < self.spec.doubt_min_words:
+            return False
+        return self.risk(features(sentences)) < self.spec.waive_below
 
     def _doubt(self, sentences: Sequence[Sequence[str]], words: int, alarm: TriageResult) -> TriageResult:
         """The alarm, or its concept's safety question when the whole message reads as one that

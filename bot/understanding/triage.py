@@ -74,6 +74,9 @@ class TriageResult:
     # Its clues sit in different sentences ("I took one ibuprofen. ...too many articles."): weaker
     # evidence than one sentence, so even a firm concept's alarm may be doubted.
     joined: bool = False
+    # Only a weak clue asks (a concept's `possible` pattern): the net may waive such a question
+    # when it reads the whole message as ordinary (`bot.understanding.risk`).
+    weak: bool = False
 
     @property
     def alarms(self) -> bool:
@@ -491,7 +494,10 @@ class Triage:
             results.extend(replace(result, joined=True) for result in across)
         if not results:
             return None
-        return min(results, key=_seriousness)
+        chosen = min(results, key=_seriousness)
+        if chosen.weak and not all(result.weak for result in results if result.action == "ask"):
+            chosen = replace(chosen, weak=False)  # another question in the message is no weak clue
+        return chosen
 
     def _assess_sentence(
         self,
@@ -781,7 +787,15 @@ class Triage:
             # most likely over, yet only the patient can tell it from "and now it is back".
             if spec.ask is None:
                 return None
-            return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=other)
+            return TriageResult(
+                spec.level,
+                spec.id,
+                "ask",
+                question=spec.ask,
+                about_other=other,
+                told_now="recent" in kinds,
+                weak=not finding.strong,
+            )
         told_now = "recent" in kinds
         return TriageResult(spec.level, spec.id, "alarm", reply=spec.reply, about_other=other, told_now=told_now)
 
