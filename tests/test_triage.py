@@ -172,6 +172,46 @@ def test_a_weak_clue_in_a_long_ordinary_message_asks_nothing(understander, text)
     assert judge(understander, text) is None
 
 
+def test_a_cancer_history_told_as_over_with_a_back_ache_now_gets_the_history_question(understander):
+    """With the recovery told, the "now" is the back ache's, not the cancer's: one question about
+    the pain now, not the urgent reply every survivor with a sore back would otherwise get."""
+    text = "had bowel cancer 10 years ago, all clear and discharged in 2016, now my lower back aches after a move"
+    result = judge(understander, text)
+    assert result is not None and (result.action, result.question) == ("ask", "history"), result
+    assert alarm(understander, "had bowel cancer 10 years ago, now my lower back aches at night") == "urgent"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My back wakes me at night when I lie flat, then I turn onto my side and go back to sleep",  # a position
+        "I'm 78 and my back has ached since my fifties, the same as always",  # long-standing, not new
+        "Lost 4 kg on the walking programme, very proud. Back feels better.",  # on purpose
+    ],
+)
+def test_a_sign_with_its_everyday_explanation_told_raises_nothing(understander, text):
+    assert judge(understander, text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        ("death sounds like a holiday at this point, the pain never stops", "alarm"),
+        ("Took my week of tablets in one go an hour ago", "alarm"),
+        ("accidentally on purpose took all my pills", "alarm"),
+        ("I punch my own legs when the pain gets bad", "alarm"),
+        ("My husband said he will drive off the bridge so it looks like an accident", "alarm"),
+    ],
+)
+def test_crisis_told_without_stock_phrases_is_caught(understander, text, action):
+    result = judge(understander, text)
+    assert result is not None and result.level == "crisis" and result.action == action, result
+
+
+def test_wanting_a_treatment_over_with_is_an_idiom_not_a_crisis_phrase(understander):
+    assert rules(understander, "I just want it over with, I'm scared of needles") is None
+
+
 # Context: each kind, with the same finding words in harmless use.
 NO_ALARM = {
     "negated": [

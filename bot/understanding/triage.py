@@ -776,10 +776,12 @@ class Triage:
             # "what does saddle anaesthesia mean?"; but "what does it mean that I can't pee since
             # this morning?" is happening now, whatever the question around it.
             return TriageResult(spec.level, spec.id, "info")
-        if spec.ask_if_over and "recent" not in kinds and (recovered or self._told_as_over(kinds, facts)):
+        if spec.ask_if_over and (recovered or self._told_as_over(kinds, facts)):
             # "Cancer-free 12 years, discharged from oncology": the history still matters, but only
             # with back pain that is new, getting worse or waking them at night; one question about
-            # now tells that apart, where the alarm would send every survivor to a doctor today.
+            # now tells that apart, where the alarm would send every survivor to a doctor today. A
+            # recovery told with the history ("all clear ... now a back ache after gardening") makes
+            # a "now" the pain's, not the cancer's: still the question.
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask_if_over, about_other=other)
         if not finding.strong or (self._told_as_over(kinds, facts) and spec.ask is not None):
             # A weak clue; or a sign in a message that tells a past and a recovery in other words
