@@ -74,10 +74,11 @@ DOUBT_BELOW = 0.01
 # Never on a shorter message: "my back hurts and I can't control my bladder" is all alarm words,
 # and the net, trained on many safe messages with those words, reads it at 3 %.
 DOUBT_MIN_WORDS = 15
-# Under this a red-flag question that only a weak clue (`possible`) raised is not asked, in a message of
-# at least DOUBT_MIN_WORDS words: "I'm diabetic, can I eat a snack in the waiting room?". Lower than
-# DOUBT_BELOW, since a question waived is one the patient never sees: on the development sets left out
-# in turn (8 folds) it waived 246 of 401 such questions on must-not-alarm messages, and 1 of 217 on red flags.
+# Under this a red-flag question that only a weak clue (`possible`) raised is not asked (in a message of
+# at least MIN_WORDS words, as for any reading): "I'm diabetic, can I eat a snack in the waiting room?".
+# Lower than DOUBT_BELOW, since a question waived is one the patient never sees: on the development sets
+# left out in turn (8 folds) it waived 304 of 401 such questions on must-not-alarm messages and 1 of 217
+# on red flags; with DOUBT_MIN_WORDS as the floor it waived 246, and lost the same one.
 WAIVE_BELOW = 0.005
 
 

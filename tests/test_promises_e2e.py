@@ -213,6 +213,11 @@ PERSONAL = "qwxz vbnmk plorft. I'm Taro Yamada, 090-8765-4321, taro.yamada@examp
 PERSONAL_BITS = ("Taro", "Yamada", "8765", "4321", "taro.yamada@example.com", "2-14-7", "Jingumae")
 
 
+def _button_texts(message: ChatMessage | None) -> list[str]:
+    rows = ((message.reply_markup or {}).get("inline_keyboard") or []) if message is not None else []
+    return [button.get("text", "") for row in rows for button in row]
+
+
 def report(bot: BotProcess) -> str:
     run = subprocess.run(
         [sys.executable, "-m", "bot", "report"], cwd=PROJECT, env=bot.env, capture_output=True, text=True, timeout=60
@@ -230,6 +235,13 @@ def test_forget_deletes_unanswered_questions_and_personal_data_is_never_kept(
     server.push_text(patient, PERSONAL)
     server.wait_for_bot_messages(patient, 1, timeout=10)
     wait_quiet(server)
+    no = KNOWLEDGE.triage.buttons["no"]
+    if no in _button_texts(server.last_bot_message(patient)):
+        # The safety net may ask first (a name or a phone number can read like a clue); a patient
+        # answers "No", and the message goes on to matching, unanswered, as before.
+        server.press_inline_button(patient, no)
+        server.wait_for_bot_messages(patient, 2, timeout=10)
+        wait_quiet(server)
     before = report(bot)
     assert "qwxz" in before, before  # kept for the staff report...
     leaked = [bit for bit in PERSONAL_BITS if bit in before]

@@ -172,7 +172,7 @@ def test_a_weak_clue_s_question_is_waived_when_the_gate_reads_the_message_as_ord
     [
         (replace(WEAK, weak=False), LAUGHING),  # a question the rules ask for a strong reason
         (replace(WEAK, told_now=True), LAUGHING),  # told with a time of now: "since this morning"
-        (WEAK, [["laughing", "so", "hard"]]),  # shorter than doubt_min_words: too little to read
+        (WEAK, [["laughing", "hard"]]),  # shorter than min_words: too little to read
         (WEAK, [["wee", "everywhere"], ["laughing", "so", "hard", "at", "the", "party"]]),  # not ordinary enough
         (TriageResult("crisis", "suicidal_thoughts", "ask", question="crisis", weak=True), LAUGHING),
     ],

@@ -52,8 +52,8 @@ class RiskModelSpec:
     ask_above: float
     doubt_below: float  # below this the gate doubts a rule's alarm: its safety question is asked instead
     doubt_min_words: int  # an alarm in a shorter message is never doubted: too few words to read its context
-    # below this the gate waives a red-flag question only a weak clue raised (`possible`), in a message of at
-    # least `doubt_min_words` words; lower than `doubt_below`, since a waived question is a question less
+    # below this the gate waives a red-flag question only a weak clue raised (`possible`); lower than
+    # `doubt_below`, since a waived question is one the patient never sees
     waive_below: float
     min_words: int  # shorter messages are left to the rules: too few words to read a description
     trained_on: str  # a fingerprint of the labelled messages it was trained on

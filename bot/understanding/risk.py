@@ -25,7 +25,8 @@ raises an alarm and never drops one, and drops only one kind of question:
   bladder", reads that at 3 %.
 - when the rules ask a red-flag question only because of a weak clue (a concept's `possible`
   pattern: "diabetic", "dizzy", "bum went numb"), not told with a time of now, and the model gives
-  a message of at least `doubt_min_words` words under `waive_below` chance, no question is asked:
+  the message (of at least `min_words` words, as for any reading) under `waive_below` chance, no
+  question is asked:
   one step down, as an alarm becomes a question. On fresh sets most questions on ordinary messages
   were such ("I get sweaty and shaky when my sugar drops; can I eat a snack in the waiting room?").
   A crisis question is never waived.
@@ -111,7 +112,7 @@ class RiskModel:
         if rules is not None and rules.action == "alarm":
             return self._doubt(sentences, words, rules)
         if rules is not None and rules.action == "ask" and rules.level != self.spec.levels.get(CRISIS):
-            if self._waives(sentences, words, rules):
+            if self._waives(sentences, rules):
                 return None
             return self._crisis_first(sentences, rules)
         if rules is not None and rules.action != "info":
@@ -133,12 +134,12 @@ class RiskModel:
             return question
         return TriageResult(self.spec.levels[CRISIS], f"model:{CRISIS}", "ask", question=CRISIS)
 
-    def _waives(self, sentences: Sequence[Sequence[str]], words: int, question: TriageResult) -> bool:
+    def _waives(self, sentences: Sequence[Sequence[str]], question: TriageResult) -> bool:
         """Whether a red-flag question that only a weak clue raised is left out, the way `_doubt`
         turns an alarm into a question, one step down: a long message the net reads as needing
         no question ("I'm diabetic, can I eat a snack in the waiting room?", "my bum goes numb on
         the long bus to Narita"). Never a crisis question, nor a clue told with a time of now."""
-        if not question.weak or question.told_now or words < self.spec.doubt_min_words:
+        if not question.weak or question.told_now:
             return False
         return self.risk(features(sentences)) < self.spec.waive_below
 
