@@ -187,6 +187,9 @@ def test_a_cancer_history_told_as_over_with_a_back_ache_now_gets_the_history_que
         "My back wakes me at night when I lie flat, then I turn onto my side and go back to sleep",  # a position
         "I'm 78 and my back has ached since my fifties, the same as always",  # long-standing, not new
         "Lost 4 kg on the walking programme, very proud. Back feels better.",  # on purpose
+        "I had a fever last week with the flu, gone for 5 days now, back a bit stiff",  # over
+        "carrying my 12kg toddler up the stairs is a suicide mission for my back",  # an idiom
+        "my back twinges when I pick up my 2 year old, for a month now",  # the child is carried, not in pain
     ],
 )
 def test_a_sign_with_its_everyday_explanation_told_raises_nothing(understander, text):
@@ -206,6 +209,18 @@ def test_a_sign_with_its_everyday_explanation_told_raises_nothing(understander, 
 def test_crisis_told_without_stock_phrases_is_caught(understander, text, action):
     result = judge(understander, text)
     assert result is not None and result.level == "crisis" and result.action == action, result
+
+
+def test_a_child_in_pain_for_weeks_alarms_but_complaining_alone_only_asks(understander):
+    assert alarm(understander, "my 9 year old has had back pain for weeks and is limping") == "urgent"
+    complains = rules(understander, "my 14 year old complains of back pain after gaming")
+    assert complains is not None and (complains.action, complains.question, complains.weak) == ("ask", "age", True)
+
+
+def test_assuming_the_worst_is_a_hypothetical(understander):
+    text = "assuming the worst case, like numbness between my legs after the injection, what would you do?"
+    result = judge(understander, text)
+    assert result is not None and result.action == "info", result
 
 
 def test_wanting_a_treatment_over_with_is_an_idiom_not_a_crisis_phrase(understander):
