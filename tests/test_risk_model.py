@@ -44,6 +44,7 @@ def _model(
     kinds: dict[str, list[tuple[int, float]]],
     doubted: dict[str, str] | None = None,
     firm: tuple[str, ...] = (),
+    always_asked: tuple[str, ...] = (),
 ) -> RiskModel:
     classes = ("none", "crisis", "bladder")
     rows = {}
@@ -66,7 +67,7 @@ def _model(
         min_words=3,
         trained_on="test",
     )
-    return RiskModel(spec, doubted, firm)
+    return RiskModel(spec, doubted, firm, always_asked)
 
 
 MODEL = _model({"wee": 8.0, "goodbye": 8.0, "laughing": -6.0}, {"wee": [(2, 3.0)], "goodbye": [(1, 3.0)]})
@@ -112,6 +113,7 @@ DOUBTING = _model(
     {"wee": [(2, 3.0)]},
     doubted={"incontinence": "bladder", "overdose_taken": "crisis"},
     firm=("overdose_taken",),
+    always_asked=("urinary_retention",),
 )
 LAUGHING = [["nearly", "wet", "myself"], ["laughing", "so", "hard", "at", "the", "party"]]
 
@@ -175,6 +177,7 @@ def test_a_weak_clue_s_question_is_waived_when_the_gate_reads_the_message_as_ord
         (WEAK, [["laughing", "hard"]]),  # shorter than min_words: too little to read
         (WEAK, [["wee", "everywhere"], ["laughing", "so", "hard", "at", "the", "party"]]),  # not ordinary enough
         (TriageResult("crisis", "suicidal_thoughts", "ask", question="crisis", weak=True), LAUGHING),
+        (replace(WEAK, rule="urinary_retention"), LAUGHING),  # a concept always asked
     ],
 )
 def test_a_question_is_kept_unless_a_weak_clue_alone_asked_it_in_a_long_ordinary_message(
@@ -189,6 +192,7 @@ def test_the_shipped_content_doubts_an_overdose_taken_only_when_joined(knowledge
     assert understander.risk.firm == {"overdose_taken"}
     assert understander.risk.doubted["overdose_taken"] == "crisis"
     assert understander.risk.doubted["incontinence"] == "bladder"
+    assert understander.risk.always_asked == {"urinary_retention", "incontinence"}
 
 
 def test_an_alarm_or_question_of_the_rules_is_kept_even_when_the_model_reads_a_crisis() -> None:

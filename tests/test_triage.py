@@ -158,6 +158,13 @@ def test_a_question_only_a_weak_clue_raised_is_marked_weak(understander):
     assert reassured is not None and reassured.action == "ask" and not reassured.weak
 
 
+def test_a_weak_bladder_clue_is_always_asked_however_ordinary_the_message_reads(understander):
+    """Bladder control is the most time-critical sign: "lately" is a time of now, and the concept
+    is `always_ask` besides."""
+    result = judge(understander, "my bladder feels a bit strange lately, how does stress cause back pain?")
+    assert result is not None and (result.action, result.question) == ("ask", "bladder"), result
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -204,6 +211,10 @@ def test_a_sign_with_its_everyday_explanation_told_raises_nothing(understander, 
         ("accidentally on purpose took all my pills", "alarm"),
         ("I punch my own legs when the pain gets bad", "alarm"),
         ("My husband said he will drive off the bridge so it looks like an accident", "alarm"),
+        ("been hoping god takes me in my sleep, 80 and the pain never stops", "alarm"),
+        ("my friend sent a thank you message and her location is Tojinbo", "alarm"),
+        ("ordered the helium, it comes tomorrow", "alarm"),
+        ("my uncle is drunk with a shotgun on the kitchen table, says he is just cleaning it", "alarm"),
     ],
 )
 def test_crisis_told_without_stock_phrases_is_caught(understander, text, action):

@@ -253,6 +253,7 @@ class SafetyConcept:
     ask_if_over: str | None = None  # a history_counts concept told as over: the question about now instead
     with_pain: bool = False  # a red flag only with back pain: someone else's, without their pain, is asked about
     firm: bool = False  # the safety net's doubt never makes its alarm a question (an overdose taken needs 119 now)
+    always_ask: bool = False  # the safety net never waives its weak clue's question (bladder, bowels: the most urgent)
 
 
 @dataclass(frozen=True)
@@ -964,6 +965,7 @@ def _load_triage(
             "ask_if_over": str,
             "with_pain": bool,
             "firm": bool,
+            "always_ask": bool,
         }
         for index, raw in enumerate(data["concepts"]):
             where = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index + 1}"
@@ -1018,6 +1020,7 @@ def _load_triage(
                     if_over,
                     bool(raw.get("with_pain", False)),
                     bool(raw.get("firm", False)),
+                    bool(raw.get("always_ask", False)),
                 )
             )
     if not concepts:

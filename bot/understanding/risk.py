@@ -70,12 +70,20 @@ class RiskModel:
     """Scores a message's features against `knowledge/triage/model.tsv`.
 
     `doubted`: the concepts whose alarm the gate may doubt, each with its safety question;
-    `firm`: those of them doubted only when their clues were joined across sentences."""
+    `firm`: those of them doubted only when their clues were joined across sentences;
+    `always_asked`: the concepts whose weak clue's question is never waived."""
 
-    def __init__(self, spec: RiskModelSpec, doubted: Mapping[str, str] | None = None, firm: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        spec: RiskModelSpec,
+        doubted: Mapping[str, str] | None = None,
+        firm: Iterable[str] = (),
+        always_asked: Iterable[str] = (),
+    ) -> None:
         self.spec = spec
         self.doubted = dict(doubted or {})
         self.firm = frozenset(firm)
+        self.always_asked = frozenset(always_asked)
         self.classes = spec.classes
         self._ordinary = spec.classes.index(ORDINARY)
         self._rows = spec.rows  # the gate weight, then the class weights, one array a feature
@@ -138,8 +146,10 @@ class RiskModel:
         """Whether a red-flag question that only a weak clue raised is left out, the way `_doubt`
         turns an alarm into a question, one step down: a long message the net reads as needing
         no question ("I'm diabetic, can I eat a snack in the waiting room?", "my bum goes numb on
-        the long bus to Narita"). Never a crisis question, nor a clue told with a time of now."""
-        if not question.weak or question.told_now:
+        the long bus to Narita"). Never a crisis question, nor a clue told with a time of now, nor
+        one of a concept always asked (bladder and bowel control: "my bladder feels a bit strange
+        lately, how does stress cause back pain?" reads like the many stress questions)."""
+        if not question.weak or question.told_now or question.rule in self.always_asked:
             return False
         return self.risk(features(sentences)) < self.spec.waive_below
 

@@ -40,8 +40,9 @@ class Understander:
         concepts = knowledge.triage.concepts
         doubted = {concept.id: concept.ask for concept in concepts if concept.ask}
         firm = {concept.id for concept in concepts if concept.firm}
+        always_asked = {concept.id for concept in concepts if concept.always_ask}
         model = knowledge.triage.model
-        self.risk = RiskModel(model, doubted, firm) if model is not None else None
+        self.risk = RiskModel(model, doubted, firm, always_asked) if model is not None else None
         vocabulary = Matcher.vocabulary(knowledge.entries.values()) + self.triage.vocabulary()
         self.lexicon = Lexicon(
             knowledge.language,
