@@ -213,7 +213,7 @@ def _judge_item(understander: Understander, item: Item, oos_ids: frozenset[str],
         quality.failures.append(f"red flag missed ({triage}): {item.text}")
         return False
     if kind == CRISIS:
-        if alarmed and triage is not None and triage.level == CRISIS:
+        if alarmed and triage is not None and CRISIS in (triage.level, triage.then_ask):
             quality.crisis_hits += 1
             return True
         quality.failures.append(f"crisis missed ({triage}): {item.text}")
@@ -314,13 +314,14 @@ def evaluate_triage(understander: Understander, items: Iterable[TriageItem]) -> 
         row["n"] += 1
         crisis = item.expect == CRISIS
         row["is_crisis" if crisis else "is_red_flag"] = 1
-        caught = (
-            triage is not None and triage.action in ("alarm", "ask") and (triage.level == CRISIS if crisis else True)
-        )
+        # A crisis is caught by a crisis alarm or question, or by the crisis question asked after a
+        # red-flag alarm's reply (`then_ask`).
+        crisis_caught = triage is not None and (triage.level == CRISIS or triage.then_ask == CRISIS)
+        caught = triage is not None and triage.action in ("alarm", "ask") and (crisis_caught if crisis else True)
         if caught:
             assert triage is not None
             row["caught"] += 1
-            row["asked"] += triage.action == "ask"
+            row["asked"] += (triage.action == "ask" or triage.level != CRISIS) if crisis else triage.action == "ask"
             # A question only helps if it asks about this sign: "Yes" to the wrong one never comes.
             row["fitting"] += triage.action == "alarm" or triage.question in _fitting_questions(item)
             row["same_level"] += triage.action == "alarm" and triage.level == item.expect

@@ -99,7 +99,8 @@ def test_a_red_flag_question_gives_way_to_the_crisis_question_when_the_net_reads
     assert MODEL.review([["no", "wee", "and", "dizzy"]], chest) is chest  # read as a red flag: kept
     assert MODEL.review([["laughing", "and", "dizzy", "today"]], chest) is chest  # read as ordinary: kept
     alarm = TriageResult("emergency", "aortic_cardiac", "alarm")
-    assert MODEL.review([["this", "is", "goodbye", "dizzy"]], alarm) is alarm  # an alarm is never replaced
+    kept = MODEL.review([["this", "is", "goodbye", "dizzy"]], alarm)  # an alarm is never replaced...
+    assert kept == replace(alarm, then_ask="crisis")  # ...the crisis question only follows it
 
 
 @pytest.mark.parametrize("action", ["alarm", "ask", "info"])
@@ -195,9 +196,14 @@ def test_the_shipped_content_doubts_an_overdose_taken_only_when_joined(knowledge
     assert understander.risk.always_asked == {"urinary_retention", "incontinence"}
 
 
-def test_an_alarm_or_question_of_the_rules_is_kept_even_when_the_model_reads_a_crisis() -> None:
+def test_an_alarm_of_the_rules_is_kept_with_the_crisis_question_after_it_when_the_model_reads_a_crisis() -> None:
+    """ "Pain for 6 years since a car accident. Every morning I think 'again?'": the red-flag reply
+    stays, and the crisis question follows it."""
     alarm = TriageResult("emergency", "incontinence", "alarm")
-    assert MODEL.review([["goodbye", "goodbye", "goodbye"]], alarm) is alarm
+    assert MODEL.review([["goodbye", "goodbye", "goodbye"]], alarm) == replace(alarm, then_ask="crisis")
+    assert MODEL.review([["laughing", "about", "it", "all"]], alarm) is alarm  # read as ordinary: nothing after
+    crisis = TriageResult("crisis", "goodbye", "alarm")
+    assert MODEL.review([["goodbye", "goodbye", "goodbye"]], crisis) is crisis  # already the crisis reply
 
 
 def test_information_the_rules_give_becomes_a_question_when_the_model_reads_a_crisis() -> None:

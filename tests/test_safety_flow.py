@@ -47,6 +47,39 @@ def test_no_thanks_then_answers_the_message(chat: Chat, knowledge: Knowledge) ->
     assert chat.state.safety is None
 
 
+PUNISHED = "I stopped eating on purpose to punish my body. Lost 6 kg in a month and my back hurts."
+
+
+def test_a_red_flag_alarm_with_a_crisis_sign_gets_the_crisis_question_after_its_reply(
+    chat: Chat, knowledge: Knowledge
+) -> None:
+    """The urgent reply stays; the crisis sign in the same message is still asked about."""
+    turn = chat.text(PUNISHED)
+    alarm, question = turn.replies
+    assert alarm.text == knowledge.safety["urgent"].reply and alarm.buttons == ()
+    assert question.text == knowledge.triage.questions["crisis"].text
+    assert [button.label for row in question.buttons for button in row] == [
+        knowledge.triage.buttons["yes"],
+        knowledge.triage.buttons["no"],
+    ]
+    assert chat.state.safety is not None and chat.state.safety.text == ""  # nothing left to answer
+    yes = chat.tap(knowledge.triage.buttons["yes"])
+    assert [reply.text for reply in yes.replies] == [knowledge.safety["crisis"].reply]
+
+
+def test_no_to_the_crisis_question_after_an_alarm_only_thanks(chat: Chat, knowledge: Knowledge) -> None:
+    chat.text(PUNISHED)
+    turn = chat.tap(knowledge.triage.buttons["no"])
+    assert [reply.text for reply in turn.replies] == [knowledge.triage.texts["after_no"]]
+    assert chat.state.safety is None
+
+
+def test_a_red_flag_alarm_alone_asks_nothing_after_it(chat: Chat, knowledge: Knowledge) -> None:
+    turn = chat.text("Lost 6 kg in a month without trying and my back hurts at night.")
+    [alarm] = turn.replies
+    assert alarm.text == knowledge.safety["urgent"].reply and chat.state.safety is None
+
+
 def test_a_repeated_no_is_stale_and_changes_nothing(chat: Chat, knowledge: Knowledge) -> None:
     chat.text(UNSURE)
     no = chat.button(knowledge.triage.buttons["no"]).action

@@ -230,8 +230,8 @@ class Dialogue:
         """Yes: the urgent reply. No: thanks, then the answer to the message that was asked about."""
         result, waiting = self.safety.press(state, action)
         turn = self._flow(result)
-        if waiting is None:
-            return turn
+        if not waiting:
+            return turn  # a "Yes", a stale press, or a question asked after an alarm's reply
         answered = self._text(result.state, waiting, checked=True)
         return Turn(
             (*turn.replies, *answered.replies),

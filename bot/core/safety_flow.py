@@ -25,13 +25,21 @@ class SafetyFlow:
         self.spec = knowledge.triage
 
     def alarm(self, state: ConversationState, result: TriageResult) -> FlowResult:
-        """The urgent reply for a finding triage is sure of. No buttons: no menu, no offer."""
+        """The urgent reply for a finding triage is sure of. No buttons: no menu, no offer. When
+        the message also reads as a crisis (`then_ask`), the crisis question follows the reply:
+        "Yes" gives the crisis reply, "No" only thanks (the message was answered by the alarm)."""
         reply = self._reply(result.level, result.reply, result.about_other)
         event = Event(EventKind.TRIAGE, {"level": result.level, "rule": result.rule})
-        return FlowResult(state, (reply,), events=(event,))
+        alarmed = FlowResult(state, (reply,), events=(event,))
+        if result.then_ask is None or result.then_ask not in self.spec.questions:
+            return alarmed
+        then = replace(result, action="ask", question=result.then_ask, rule=f"after:{result.rule}")
+        asked = self.ask(state, then, "")
+        return FlowResult(asked.state, (reply, *asked.replies), events=(event, *asked.events))
 
     def ask(self, state: ConversationState, result: TriageResult, text: str) -> FlowResult:
-        """One safety question; the message waits in the state for the answer."""
+        """One safety question; the message waits in the state for the answer (none after an
+        alarm's reply: `text` is empty, and "No" answers nothing more)."""
         assert result.question is not None
         question = self.spec.questions[result.question]
         run = str(state.questions_asked + 1)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from bot.content.loader import RiskModelSpec
 from bot.content.weights_file import first_sum, rows_of
@@ -118,7 +119,7 @@ class RiskModel:
         if words < self.spec.min_words:
             return rules  # a name, "thanks, bye": too little to read; short alarms are the rules' job
         if rules is not None and rules.action == "alarm":
-            return self._doubt(sentences, words, rules)
+            return self._crisis_after(sentences, self._doubt(sentences, words, rules))
         if rules is not None and rules.action == "ask" and rules.level != self.spec.levels.get(CRISIS):
             if self._waives(sentences, rules):
                 return None
@@ -141,6 +142,17 @@ class RiskModel:
         if self.risk(found) < self.spec.ask_above or self.likeliest_question(found) != CRISIS:
             return question
         return TriageResult(self.spec.levels[CRISIS], f"model:{CRISIS}", "ask", question=CRISIS)
+
+    def _crisis_after(self, sentences: Sequence[Sequence[str]], result: TriageResult) -> TriageResult:
+        """A red-flag alarm, with the crisis question after its reply when the net reads the
+        message as a crisis the rules did not ask about ("Pain for 6 years since a car accident.
+        Every morning I open my eyes and think 'again?'"): the alarm stays, nothing is replaced."""
+        if not result.alarms or result.level == self.spec.levels.get(CRISIS) or result.then_ask is not None:
+            return result
+        found = features(sentences)
+        if self.risk(found) < self.spec.ask_above or self.likeliest_question(found) != CRISIS:
+            return result
+        return replace(result, then_ask=CRISIS)
 
     def _waives(self, sentences: Sequence[Sequence[str]], question: TriageResult) -> bool:
         """Whether a red-flag question that only a weak clue raised is left out, the way `_doubt`

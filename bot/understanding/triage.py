@@ -56,6 +56,7 @@ COMBO_WINDOW = 14  # the groups of one combination must fall within this many wo
 _NUMBER_PATTERN = re.compile(r"<(?:number|(\d+)\+|(\d+)-(\d+))>")
 
 Action = Literal["alarm", "ask", "info"]
+CRISIS_LEVEL = "crisis"
 Span = tuple[int, int]
 
 
@@ -77,6 +78,9 @@ class TriageResult:
     # Only a weak clue asks (a concept's `possible` pattern): the net may waive such a question
     # when it reads the whole message as ordinary (`bot.understanding.risk`).
     weak: bool = False
+    # A question asked after a red-flag alarm's reply: the crisis question when the message also
+    # reads as a crisis ("I stopped eating to punish my body. Lost 6 kg. Dizzy all the time.").
+    then_ask: str | None = None
 
     @property
     def alarms(self) -> bool:
@@ -497,6 +501,10 @@ class Triage:
         chosen = min(results, key=_seriousness)
         if chosen.weak and not all(result.weak for result in results if result.action == "ask"):
             chosen = replace(chosen, weak=False)  # another question in the message is no weak clue
+        if chosen.alarms and chosen.level != CRISIS_LEVEL:
+            # A red-flag alarm wins, yet a crisis sign in the same message is still asked about.
+            crisis = next((r.question for r in results if r.level == CRISIS_LEVEL and r.action == "ask"), None)
+            chosen = replace(chosen, then_ask=crisis)
         return chosen
 
     def _assess_sentence(
