@@ -254,7 +254,7 @@ def test_the_shipped_model_is_trained_on_todays_development_sets() -> None:
 
 # Each retraining may move the net's reading of one wording; when the rules learn a wording the net
 # found alone, this example moves on to another ("legs like cooked noodles", "hold the walls").
-LEGS_THE_RULES_DO_NOT_KNOW = "since friday my legs feel strange, i have to hold onto furniture to walk"
+LEGS_THE_RULES_DO_NOT_KNOW = "since friday my legs feel strange, i need to hold onto furniture to walk"
 
 
 @pytest.mark.parametrize(

@@ -234,6 +234,27 @@ def test_assuming_the_worst_is_a_hypothetical(understander):
     assert result is not None and result.action == "info", result
 
 
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("burnt my arm w lighter to feel something", "crisis"),
+        ("took a months worth at once", "crisis"),
+        ("back pain worst at nite nothing helps", "urgent"),
+        ("got hit by car on my scooter, back sore", "emergency"),
+    ],
+)
+def test_short_phone_typed_messages_are_read_like_long_ones(understander, text, level):
+    """Txt-speak ("w", "nite", "n") is normalised by `language.yaml`'s replacements first."""
+    assert alarm(understander, text) == level
+
+
+@pytest.mark.parametrize(
+    "text", ["spinal infection 2016 treated, scans clear since", "diff btw sciatica n cauda equina?"]
+)
+def test_short_phone_typed_histories_and_questions_do_not_alarm(understander, text):
+    assert alarm(understander, text) is None
+
+
 def test_wanting_a_treatment_over_with_is_an_idiom_not_a_crisis_phrase(understander):
     assert rules(understander, "I just want it over with, I'm scared of needles") is None
 
