@@ -118,43 +118,42 @@ class RiskModel:
         words = sum(map(len, sentences))
         if words < self.spec.min_words:
             return rules  # a name, "thanks, bye": too little to read; short alarms are the rules' job
+        found = features(sentences)  # once: every step below reads the same features and gate
+        gate = self.risk(found)
         if rules is not None and rules.action == "alarm":
-            return self._crisis_after(sentences, self._doubt(sentences, words, rules))
-        if rules is not None and rules.action == "ask" and rules.level != self.spec.levels.get(CRISIS):
-            if self._waives(sentences, rules):
+            return self._crisis_after(found, gate, self._doubt(gate, words, rules))
+        if rules is not None and rules.action == "ask":
+            if rules.level == self.spec.levels.get(CRISIS):
+                return rules
+            if self._waives(gate, rules):
                 return None
-            return self._crisis_first(sentences, rules)
-        if rules is not None and rules.action != "info":
-            return rules
-        found = features(sentences)
-        if self.risk(found) < self.spec.ask_above:
+            return self._crisis_first(found, gate, rules)
+        if gate < self.spec.ask_above:
             return rules
         # Asked even over the rules' information: "What happens if someone took 50 Lyrica?
         # Because I did." is not a question about warning signs.
         question = self.likeliest_question(found)
         return TriageResult(self.spec.levels[question], f"model:{question}", "ask", question=question)
 
-    def _crisis_first(self, sentences: Sequence[Sequence[str]], question: TriageResult) -> TriageResult:
+    def _crisis_first(self, found: set[str], gate: float, question: TriageResult) -> TriageResult:
         """The rules' red-flag question, or the crisis question when the net reads the message as
         a crisis: only one question is asked, and "Took a handful of my pills. Dizzy and sick."
         must not get the chest question for its "dizzy" instead."""
-        found = features(sentences)
-        if self.risk(found) < self.spec.ask_above or self.likeliest_question(found) != CRISIS:
+        if gate < self.spec.ask_above or self.likeliest_question(found) != CRISIS:
             return question
         return TriageResult(self.spec.levels[CRISIS], f"model:{CRISIS}", "ask", question=CRISIS)
 
-    def _crisis_after(self, sentences: Sequence[Sequence[str]], result: TriageResult) -> TriageResult:
+    def _crisis_after(self, found: set[str], gate: float, result: TriageResult) -> TriageResult:
         """A red-flag alarm, with the crisis question after its reply when the net reads the
         message as a crisis the rules did not ask about ("Pain for 6 years since a car accident.
         Every morning I open my eyes and think 'again?'"): the alarm stays, nothing is replaced."""
         if not result.alarms or result.level == self.spec.levels.get(CRISIS) or result.then_ask is not None:
             return result
-        found = features(sentences)
-        if self.risk(found) < self.spec.ask_above or self.likeliest_question(found) != CRISIS:
+        if gate < self.spec.ask_above or self.likeliest_question(found) != CRISIS:
             return result
         return replace(result, then_ask=CRISIS)
 
-    def _waives(self, sentences: Sequence[Sequence[str]], question: TriageResult) -> bool:
+    def _waives(self, gate: float, question: TriageResult) -> bool:
         """Whether a red-flag question that only a weak clue raised is left out, the way `_doubt`
         turns an alarm into a question, one step down: a long message the net reads as needing
         no question ("I'm diabetic, can I eat a snack in the waiting room?", "my bum goes numb on
@@ -163,9 +162,9 @@ class RiskModel:
         lately, how does stress cause back pain?" reads like the many stress questions)."""
         if not question.weak or question.told_now or question.rule in self.always_asked:
             return False
-        return self.risk(features(sentences)) < self.spec.waive_below
+        return gate < self.spec.waive_below
 
-    def _doubt(self, sentences: Sequence[Sequence[str]], words: int, alarm: TriageResult) -> TriageResult:
+    def _doubt(self, gate: float, words: int, alarm: TriageResult) -> TriageResult:
         """The alarm, or its concept's safety question when the whole message reads as one that
         needs none: "I wanted to die, the hangover was that bad. Can I drink after Cellgel?"
         "Yes" still gives the alarm's level, so nothing is dropped, only asked."""
@@ -174,6 +173,6 @@ class RiskModel:
             return alarm
         if not alarm.joined and (alarm.told_now or alarm.rule in self.firm):
             return alarm  # one sentence told it as now, or it is an overdose taken: never doubted
-        if self.risk(features(sentences)) >= self.spec.doubt_below:
+        if gate >= self.spec.doubt_below:
             return alarm
         return TriageResult(alarm.level, f"doubt:{alarm.rule}", "ask", question=question, about_other=alarm.about_other)
