@@ -45,4 +45,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 14", HERE / "triage_heldout14.yaml"),
     ("held-out 15", HERE / "triage_heldout15.yaml"),
     ("held-out 16", HERE / "triage_heldout16.yaml"),
+    ("held-out 17", HERE / "triage_heldout17.yaml"),
 )
