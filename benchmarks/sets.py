@@ -46,4 +46,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 15", HERE / "triage_heldout15.yaml"),
     ("held-out 16", HERE / "triage_heldout16.yaml"),
     ("held-out 17", HERE / "triage_heldout17.yaml"),
+    ("held-out 18", HERE / "triage_heldout18.yaml"),
 )
