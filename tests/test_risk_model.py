@@ -61,6 +61,7 @@ def _model(
         bias=(1.0, 0.0, 0.0),
         rows=rows,
         ask_above=0.3,
+        crisis_ask_above=0.3,
         doubt_below=0.05,
         doubt_min_words=5,
         waive_below=0.01,
@@ -71,6 +72,19 @@ def _model(
 
 
 MODEL = _model({"wee": 8.0, "goodbye": 8.0, "laughing": -6.0}, {"wee": [(2, 3.0)], "goodbye": [(1, 3.0)]})
+
+
+def test_between_the_two_thresholds_only_the_crisis_question_is_asked() -> None:
+    """A crisis missed costs most: from `crisis_ask_above` the net asks the crisis question, but a
+    red-flag question only from `ask_above`."""
+    model = RiskModel(replace(MODEL.spec, ask_above=0.999, crisis_ask_above=0.9))  # both gates read 0.98
+    crisis = model.review([["this", "is", "goodbye"]], None)
+    assert crisis is not None and crisis.question == "crisis"
+    assert model.review([["no", "wee", "since", "noon"]], None) is None  # likeliest bladder: under ask_above
+    assert (
+        RiskModel(replace(MODEL.spec, ask_above=0.999, crisis_ask_above=0.99)).review([["this", "is", "goodbye"]], None)
+        is None
+    )
 
 
 def test_a_message_the_rules_miss_gets_the_question_of_its_likeliest_kind() -> None:
@@ -179,6 +193,7 @@ def test_a_weak_clue_s_question_is_waived_when_the_gate_reads_the_message_as_ord
         (WEAK, [["wee", "everywhere"], ["laughing", "so", "hard", "at", "the", "party"]]),  # not ordinary enough
         (TriageResult("crisis", "suicidal_thoughts", "ask", question="crisis", weak=True), LAUGHING),
         (replace(WEAK, rule="urinary_retention"), LAUGHING),  # a concept always asked
+        (replace(WEAK, about_other=True), LAUGHING),  # someone else's: "my lola, 78, her pain started"
     ],
 )
 def test_a_question_is_kept_unless_a_weak_clue_alone_asked_it_in_a_long_ordinary_message(
@@ -277,12 +292,19 @@ def test_ordinary_questions_get_no_safety_question(understander: Understander) -
         assert understander.understand(text).triage is None, text
 
 
-def test_a_model_question_answered_yes_gives_the_urgent_reply(chat: Chat, knowledge: Knowledge) -> None:
+def test_a_model_question_answered_yes_gives_the_urgent_reply(
+    chat: Chat, knowledge: Knowledge, understander: Understander
+) -> None:
+    """Which question the net picks drifts with retraining ("I need to hold onto furniture" once
+    read as bladder); the benchmark's "question fits" row watches that. Here: its question, then
+    "Yes" gives the reply of that question's level."""
+    result = understander.understand(LEGS_THE_RULES_DO_NOT_KNOW).triage
+    assert result is not None and result.rule.startswith("model:") and result.question is not None
     turn = chat.text(LEGS_THE_RULES_DO_NOT_KNOW)
     (question,) = turn.replies
-    assert question.text == knowledge.triage.questions["legs"].text
+    assert question.text == knowledge.triage.questions[result.question].text
     (reply,) = chat.tap(knowledge.triage.buttons["yes"]).replies
-    assert reply.text == knowledge.safety["emergency"].reply
+    assert reply.text == knowledge.safety[result.level].reply
 
 
 def test_the_shipped_model_doubts_an_alarm_word_in_an_ordinary_message(understander: Understander) -> None:
@@ -356,6 +378,8 @@ def _drop(name: str):
         (_set("doubt_below", "0.6"), "doubt_below", "must be below ask_above"),
         (_set("doubt_min_words", "many"), "doubt_min_words", ""),
         (_set("waive_below", "0.2"), "waive_below", "must be at most doubt_below"),
+        (_set("crisis_ask_above", "0.9"), "crisis_ask_above", "at most ask_above"),
+        (_set("crisis_ask_above", "0.001"), "crisis_ask_above", "must be above doubt_below"),
         (_set("gate_bias", "high"), "gate_bias", "must be a number"),
         (_drop("trained_on"), "trained_on", "missing"),
         (lambda lines: [*lines[:3], "colour\tblue", *lines[3:]], "colour", "unknown field"),

@@ -872,3 +872,47 @@ def test_someone_elses_fever_without_back_pain_is_asked_about_them(understander)
     result = judge(understander, text)
     assert result is not None and (result.action, result.question, result.about_other) == ("ask", "fever", True)
     assert alarm(understander, "my husband has a high fever since yesterday and his back hurts") == "urgent"
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("Wrote down my passwords for my sister yesterday and cancelled my phone contract.", "crisis"),
+        ("ikiru imi ga nai. mou tsukareta.", "crisis"),
+        ("Could a whole box of lyrica stop your heart?", "crisis"),
+        ("When the pain peaks I bite my own arm so nobody hears me.", "crisis"),
+        ("I swallowed whatever was in the bathroom cabinet, I don't know what it was", "crisis"),
+        ("I have made my decision about what happens if this injection fails too.", "crisis"),
+        ("I practised with the rope in the garage, just to see.", "crisis"),
+        ("No real reason for me to go on, I am only taking up space here.", "crisis"),
+        ("Our son (14) has had back pain for five weeks now and nothing happened to him.", "urgent"),
+        ("My weight log: 70 kg in January, 64 kg now. Not dieting at all. Back aches every day.", "urgent"),
+        ("is cellgel ok if you're on tamoxifen? my back has been sore for weeks, it's new", "urgent"),
+        ("I'm a woman in my 40s and since Monday I can't feel anything down there when I wipe", "emergency"),
+    ],
+)
+def test_signs_the_rules_missed_on_the_latest_development_sets_are_caught(understander, text, level) -> None:
+    result = rules(understander, text)
+    assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
+
+
+def test_a_cue_inside_a_pseudo_trigger_tells_the_message_nothing(understander) -> None:
+    """ "None of it" disclaims a sign ("none of it applies to me"); "none of it eases the pain"
+    does not, so the night pain after it is not a question about warning signs."""
+    result = rules(understander, "I tried a new mattress. None of it eases the pain at night, it wakes me every night.")
+    assert result is not None and result.level == "urgent" and result.action in ("alarm", "ask"), result
+
+
+def test_someone_elses_pain_denied_is_no_pain_of_theirs(understander) -> None:
+    """Their history (osteoporosis) counts for them only with their pain; "she has no back pain" is none."""
+    text = "My mother has osteoporosis and takes the weekly tablet. She has no back pain at all."
+    result = rules(understander, text)
+    assert result is None or not result.alarms, result
+    assert alarm(understander, "My mum has osteoporosis. She has back pain since she slipped yesterday.") == "urgent"
+
+
+def test_a_real_word_a_letter_from_an_alarm_word_stays_as_typed(understander) -> None:
+    """ "Overdone" is no slip for "overdose": lifting too much at the gym raises no crisis question."""
+    assert "overdose" not in understander.sentences("I think I have overdone it at the gym")[0]
+    result = rules(understander, "I think I have overdone it at the gym, my lower back is tight.")
+    assert result is None or result.level != "crisis", result

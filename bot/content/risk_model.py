@@ -24,6 +24,7 @@ HEAD_FIELDS: Mapping[str, Kind] = {
     "language": "text",
     "classes": "names",
     "ask_above": "share",
+    "crisis_ask_above": "share",
     "doubt_below": "share",
     "doubt_min_words": "count",
     "waive_below": "share",
@@ -50,6 +51,9 @@ class RiskModelSpec:
     bias: tuple[float, ...]
     rows: Mapping[str, Row]  # feature -> its weights (the gate weight, then one weight per class), packed: WeightTable
     ask_above: float
+    # from this the gate asks the crisis question when crisis is its likeliest kind: lower than
+    # `ask_above`, since a crisis missed costs most and the question is one kind "No" away
+    crisis_ask_above: float
     doubt_below: float  # below this the gate doubts a rule's alarm: its safety question is asked instead
     doubt_min_words: int  # an alarm in a shorter message is never doubted: too few words to read its context
     # below this the gate waives a red-flag question only a weak clue raised (`possible`); lower than
@@ -84,6 +88,7 @@ def load_risk_model(
         bias=tuple(head["bias"]),
         rows=rows,
         ask_above=head["ask_above"],
+        crisis_ask_above=head["crisis_ask_above"],
         doubt_below=head["doubt_below"],
         doubt_min_words=int(head["doubt_min_words"]),
         waive_below=head["waive_below"],
@@ -109,6 +114,11 @@ def _classes(head: dict, language: str, question_levels: Mapping[str, str], chec
             checked.add(f"'{name}' names no question of safety.yaml (have: {have})", "classes")
     if head["doubt_below"] >= head["ask_above"]:
         checked.add(f"must be below ask_above ({head['ask_above']})", "doubt_below")
+    if not head["doubt_below"] < head["crisis_ask_above"] <= head["ask_above"]:
+        checked.add(
+            f"must be above doubt_below ({head['doubt_below']}) and at most ask_above ({head['ask_above']})",
+            "crisis_ask_above",
+        )
     if head["waive_below"] > head["doubt_below"]:
         doubt = head["doubt_below"]
         checked.add(f"must be at most doubt_below ({doubt}): a question is waived, an alarm doubted", "waive_below")

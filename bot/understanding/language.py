@@ -68,7 +68,7 @@ ENGLISH = LanguageModule(
     clause_openers=_SUBJECTS | _OPENERS,
     first_person=_I,
     third_person=_THEY,
-    person_words=_I | _THEY | {"my", "mine", "we", "our", "us", "ill", "himself", "herself"},
+    person_words=_I | _THEY | {"my", "mine", "mines", "we", "our", "us", "ill", "himself", "herself"},  # "mine's been"
 )
 
 LANGUAGES: dict[str, LanguageModule] = {ENGLISH.code: ENGLISH}

@@ -10,7 +10,8 @@ raises an alarm and never drops one, and drops only one kind of question:
 - when the rules found nothing (or only a question about warning signs) and the model gives a
   message of at least `min_words` words at least `ask_above` chance of being a red flag or a
   crisis, the patient gets the safety question of its likeliest kind (bladder, legs, crisis...)
-  before the answer, and "Yes" gives the urgent reply;
+  before the answer, and "Yes" gives the urgent reply; from the lower `crisis_ask_above`, the
+  crisis question when crisis is the likeliest kind (a crisis missed costs most);
 - when the rules ask a red-flag question but the model reads the message as a crisis (at least
   `ask_above`, crisis its likeliest kind), the patient gets the crisis question instead: only one
   question is asked, and an overdose that mentions "dizzy" must not get the chest question;
@@ -24,7 +25,7 @@ raises an alarm and never drops one, and drops only one kind of question:
   trained on many safe messages with the very words of "my back hurts and I can't control my
   bladder", reads that at 3 %.
 - when the rules ask a red-flag question only because of a weak clue (a concept's `possible`
-  pattern: "diabetic", "dizzy", "bum went numb"), not told with a time of now, and the model gives
+  pattern: "diabetic", "dizzy", "bum went numb") about the writer, not told with a time of now, and the model gives
   the message (of at least `min_words` words, as for any reading) under `waive_below` chance, no
   question is asked:
   one step down, as an alarm becomes a question. On fresh sets most questions on ordinary messages
@@ -128,11 +129,14 @@ class RiskModel:
             if self._waives(gate, rules):
                 return None
             return self._crisis_first(found, gate, rules)
-        if gate < self.spec.ask_above:
+        if gate < self.spec.crisis_ask_above:
             return rules
         # Asked even over the rules' information: "What happens if someone took 50 Lyrica?
-        # Because I did." is not a question about warning signs.
+        # Because I did." is not a question about warning signs. Between `crisis_ask_above` and
+        # `ask_above` only the crisis question is asked: a crisis missed costs most.
         question = self.likeliest_question(found)
+        if gate < self.spec.ask_above and question != CRISIS:
+            return rules
         return TriageResult(self.spec.levels[question], f"model:{question}", "ask", question=question)
 
     def _crisis_first(self, found: set[str], gate: float, question: TriageResult) -> TriageResult:
@@ -159,8 +163,10 @@ class RiskModel:
         no question ("I'm diabetic, can I eat a snack in the waiting room?", "my bum goes numb on
         the long bus to Narita"). Never a crisis question, nor a clue told with a time of now, nor
         one of a concept always asked (bladder and bowel control: "my bladder feels a bit strange
-        lately, how does stress cause back pain?" reads like the many stress questions)."""
-        if not question.weak or question.told_now or question.rule in self.always_asked:
+        lately, how does stress cause back pain?" reads like the many stress questions), nor a
+        question about someone else: a relative who writes about "my lola, 78, her back pain
+        started this month" is worried enough to write, and the net has read few such messages."""
+        if not question.weak or question.told_now or question.about_other or question.rule in self.always_asked:
             return False
         return gate < self.spec.waive_below
 

@@ -195,18 +195,20 @@ class _Index:
         """Spans of every group's phrases in `tokens`, by group id."""
         found: dict[int, list[Span]] = {}
         length = len(tokens)
-        prefixes = [self.prefixes_of(word) for word in tokens]  # once per word, not per node
+        prefixes_of, step = self.prefixes_of, self._step
+        prefixes = [prefixes_of(word) for word in tokens]  # once per word, not per node
         numbers: list[int] = [_is_number(word) for word in tokens]  # 0 no, 1 a number, 2 a quantity
         units = self._units
         for position in range(length - 1):
             if numbers[position] and tokens[position + 1] in units:
                 numbers[position] = QUANTITY
         root = self._root
+        root_exact, root_any = root.exact, root.any
         for start in range(length):
             word = tokens[start]
-            if word not in root.exact and not prefixes[start] and not numbers[start] and root.any is None:
+            if word not in root_exact and not prefixes[start] and not numbers[start] and root_any is None:
                 continue  # most words start no phrase at all
-            frontier = self._step(root, word, prefixes[start], numbers[start])
+            frontier = step(root, word, prefixes[start], numbers[start])
             if not frontier:
                 continue
             best: dict[int, int] = {}
@@ -218,9 +220,17 @@ class _Index:
                 if position >= length:
                     break
                 word, word_prefixes, number = tokens[position], prefixes[position], numbers[position]
-                frontier = [child for node in frontier for child in self._step(node, word, word_prefixes, number)]
-                if not frontier:
+                following: list[_Node] = []
+                for node in frontier:
+                    if node.prefix is _NO_CHILDREN and node.numbers is _NO_CHILDREN and node.any is None:
+                        child = node.exact.get(word)  # most nodes go on by exact words only
+                        if child is not None:
+                            following.append(child)
+                    else:
+                        following.extend(step(node, word, word_prefixes, number))
+                if not following:
                     break
+                frontier = following
                 position += 1
             for group_id, end in best.items():
                 found.setdefault(group_id, []).append((start, end))
@@ -259,6 +269,7 @@ def _unspaced(text: str) -> bool:
     return any("\u3040" <= character <= "\u9fff" or "\uac00" <= character <= "\ud7af" for character in text)
 
 
+PAIN_NEGATION_SCOPE = 2  # "no back pain", "not much pain": a negation this close before a pain word denies it
 QUANTITY = 2  # a number followed by a unit ("100 km"): never an age
 
 
@@ -443,7 +454,7 @@ class Triage:
             self._has_kind(found, "their_pain")
             or (
                 other
-                and self._has_kind(found, "pain")
+                and self._tells_pain(found)
                 and not (self.language.third_person.isdisjoint(tokens) and self._has_kind(found, "hypothetical"))
                 # "he had back pain before they found it": their past pain, not their pain now
                 and not self._has_kind(found, "their_past")
@@ -619,11 +630,39 @@ class Triage:
             for span in found.get(trigger.group.id, ())
         )
 
+    def _tells_pain(self, found: Mapping[int, list[Span]]) -> bool:
+        """Whether a pain word is in the sentence and not right after a red-flag negation: "she
+        has no back pain" tells no pain of hers."""
+        pains = [span for group in self._groups_of_kind.get("pain", _NO_GROUPS) for span in found.get(group, ())]
+        if not pains:
+            return False
+        negations = [
+            span
+            for trigger in self._by_kind.get("negated", ())
+            if not trigger.after and "emergency" in trigger.levels
+            for span in found.get(trigger.group.id, ())
+        ]
+        return any(
+            not any(end <= start and start - end <= PAIN_NEGATION_SCOPE for _, end in negations) for start, _ in pains
+        )
+
     def _has_kind(self, found: Mapping[int, list[Span]], kind: str) -> bool:
         """Whether a cue of `kind` for every concept is in the sentence. A rule kept to some
         concepts ("cancer-free", "free for" tell a recovery from cancer only) says nothing about
-        the message as a whole: "I want to die and be free for once" is no crisis recovered from."""
-        return not self._groups_of_kind.get(kind, _NO_GROUPS).isdisjoint(found)
+        the message as a whole: "I want to die and be free for once" is no crisis recovered from.
+        A cue inside a pseudo-trigger counts for nothing here: "none of it eases the pain at night"
+        disclaims nothing (one that only overlaps it still counts: "just want to know if")."""
+        groups = self._groups_of_kind.get(kind, _NO_GROUPS)
+        if groups.isdisjoint(found):
+            return False
+        pseudo = found.get(self.pseudo.id)
+        if not pseudo:
+            return True
+        return any(
+            not any(start <= span[0] and span[1] <= end for start, end in pseudo)
+            for group in groups & found.keys()
+            for span in found[group]
+        )
 
     def _kinds(self, finding: _Finding, context: _SentenceContext) -> set[str]:
         """The context kinds whose trigger scope covers any part of the finding."""
