@@ -238,8 +238,8 @@ def test_the_shipped_model_is_packed_and_reads_as_its_file_says(knowledge: Knowl
     lines = (KNOWLEDGE_DIR / MODEL_FILE).read_text(encoding="utf-8").split("\nfeatures\n", 1)[1].splitlines()
     for line in lines[:: max(1, len(lines) // 50)]:
         feature, _, text = line.partition("\t")
-        expected = array("f", map(float, text.split()))
-        assert len(expected) == width and list(model.rows[feature]) == list(expected), feature
+        expected = [round(float(value) * 1000) for value in text.split()]  # whole thousandths
+        assert len(expected) == width and list(model.rows[feature]) == expected, feature
     assert "no such feature" not in model.rows and len(model.rows) == len(lines)
 
 
@@ -247,7 +247,21 @@ def test_a_repeated_feature_line_reads_as_its_last_line(tmp_path: Path) -> None:
     lines = enumerate(["a\t1 2\n", "b\t3 4\n", "a\t5 6\n"], 1)
     checked = Checked(_Report(), tmp_path / "model.tsv")
     table = read_rows(lines, 2, checked, "2 weights")
-    assert {feature: list(row) for feature, row in table.items()} == {"a": [5.0, 6.0], "b": [3.0, 4.0]}
+    assert len(table) == 2 and list(table["a"]) == [5000, 6000] and list(table["b"]) == [3000, 4000]
+    assert table.unit == 0.001
+
+
+def test_a_weight_with_more_than_3_decimals_is_named_by_line(tmp_path: Path) -> None:
+    """The packed table keeps whole thousandths: a hand edit it cannot hold exactly is refused."""
+    problems = []
+
+    class Report:
+        def add(self, file: Path, message: str, entry: str | None = None, field: str | None = None) -> None:
+            problems.append(message)
+
+    lines = enumerate(["a\t1 2\n", "b\t3.0001 4\n"], 1)
+    table = read_rows(lines, 2, Checked(Report(), tmp_path / "model.tsv"), "2 weights")
+    assert len(table) == 0 and problems == ["line 2: weights need at most 3 decimals, from -32.767 to 32.767"]
 
 
 class _Report:

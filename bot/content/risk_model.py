@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.content.weights_file import Checked, Kind, Problems, Row, read_field, read_model
+from bot.content.weights_file import Checked, Kind, Problems, Rows, read_field, read_model
 
 MODEL_FILE = Path("triage") / "model.tsv"
 ORDINARY_CLASS = "none"
@@ -49,7 +49,7 @@ class RiskModelSpec:
     levels: Mapping[str, str]
     gate_bias: float
     bias: tuple[float, ...]
-    rows: Mapping[str, Row]  # feature -> its weights (the gate weight, then one weight per class), packed: WeightTable
+    rows: Rows  # feature -> its weights (the gate weight, then one weight per class), packed: WeightTable
     ask_above: float
     # from this the gate asks the crisis question when crisis is its likeliest kind: lower than
     # `ask_above`, since a crisis missed costs most and the question is one kind "No" away

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.content.weights_file import Checked, Kind, Problems, Row, read_field, read_model
+from bot.content.weights_file import Checked, Kind, Problems, Rows, read_field, read_model
 
 MODEL_FILE = Path("matching_model.tsv")
 OUT_OF_SCOPE_CLASS = "out_of_scope"  # a message the article does not answer, no entry named
@@ -44,7 +44,7 @@ class TopicModelSpec:
     language: str
     classes: tuple[str, ...]
     bias: tuple[float, ...]
-    rows: Mapping[str, Row]  # feature -> its weights (one weight per class), packed: WeightTable
+    rows: Rows  # feature -> its weights (one weight per class), packed: WeightTable
     share: float  # an entry's score is (1 - share) x the matcher's own + share x 100 x the model's chance
     out_above: float  # from this chance that the article does not answer, the bot says so
     trained_on: str  # a fingerprint of the labelled messages it was trained on

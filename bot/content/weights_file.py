@@ -27,6 +27,10 @@ from typing import Literal, Protocol
 
 FEATURES_MARK = "features"
 Row = array | memoryview  # one feature's weights: packed in a WeightTable, or an array (in tests)
+# A packed table holds weights as whole thousandths in two bytes: the trainers write them rounded
+# to 3 decimals (`DIGITS`), so nothing is lost, and 40,000 features x 11 weights take 0.9 MB, not 1.8.
+THOUSANDTHS = 1000
+MAX_THOUSANDTHS = 32767
 
 # What a head field holds: free text (the language, a fingerprint), class names, one number,
 # several numbers, a share (above 0, at most 1), or a whole number of at least 1.
@@ -102,34 +106,37 @@ def _value(text: str, name: str, kind: Kind, checked: Checked) -> object:
     return value
 
 
-class WeightTable(Mapping[str, memoryview]):
-    """Every feature's weights packed in one float array, `width` weights a feature.
+class WeightTable:
+    """Every feature's weights packed in one array of whole thousandths (`unit` each), `width`
+    weights a feature, found by the feature's hash.
 
     Why not a dict of small arrays: each array object costs ~100 bytes beyond its weights, about
     1.5 MB over two models' ~18,000 features, and the load benchmark leaves about 1 MB of headroom.
-    A feature's row is a view into the shared array: no copy on lookup."""
+    Why hashes, not the features: ~40,000 feature strings ("my back", "cant pee") cost about 2.4 MB
+    and are needed only to find a row; their hashes, computed in this process when the file is
+    read and again for a message's features, cost half that (two features sharing a 64-bit hash:
+    about one chance in 10^10). A feature's row is a view into the shared array: no copy on lookup."""
 
     __slots__ = ("_firsts", "_index", "_none", "_view", "width")
+    unit = 1 / THOUSANDTHS  # what one step of a stored weight is worth
 
-    def __init__(self, index: dict[str, int], values: array, width: int) -> None:
-        self._index = index
+    def __init__(self, index: dict[int, int], values: array, width: int) -> None:
+        self._index = index  # hash(feature) -> its row
         self._view = memoryview(values)
         self.width = width
-        # The first weights again, one after another, and a 0 for features without a row: the
-        # gate's sum then runs in C (`first_sum`), a tenth of the time on a long message.
-        self._firsts = array(values.typecode, values[::width]) if width else array(values.typecode)
+        # The first weights again, one after another (as floats), and a 0 for features without a
+        # row: the gate's sum then runs in C (`first_sum`), a tenth of the time on a long message.
+        self._firsts = array("d", (value * self.unit for value in values[::width])) if width else array("d")
         self._none = len(self._firsts)
         self._firsts.append(0.0)
 
     def __getitem__(self, feature: str) -> memoryview:
-        start = self._index[feature] * self.width
+        """The feature's weights in thousandths (`unit`)."""
+        start = self._index[hash(feature)] * self.width
         return self._view[start : start + self.width]
 
     def __contains__(self, feature: object) -> bool:
-        return feature in self._index
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
+        return isinstance(feature, str) and hash(feature) in self._index
 
     def __len__(self) -> int:
         return len(self._index)
@@ -138,21 +145,29 @@ class WeightTable(Mapping[str, memoryview]):
         """The rows of those features that have one: one call a message, not one a feature
         (a Python-level lookup per feature cost about 0.1 ms on a long message)."""
         index, view, width = self._index, self._view, self.width
-        return [view[i * width : (i + 1) * width] for i in map(index.get, features) if i is not None]
+        return [view[i * width : (i + 1) * width] for i in map(index.get, map(hash, features)) if i is not None]
 
     def first_sum(self, features: Iterable[str]) -> float:
         """The sum of the first weight of each feature that has a row (the safety net's gate)."""
-        return sum(map(self._firsts.__getitem__, map(self._index.get, features, repeat(self._none))))
+        return sum(map(self._firsts.__getitem__, map(self._index.get, map(hash, features), repeat(self._none))))
 
 
-def rows_of(rows: Mapping[str, Row], features: Iterable[str]) -> Sequence[Row]:
-    """The rows of those features that have one, from a `WeightTable` or any mapping."""
+Rows = Mapping[str, Row] | WeightTable  # a packed table as read from a file, or a plain mapping (tests, trainers)
+
+
+def unit_of(rows: Rows) -> float:
+    """What one step of a row's weights is worth: a thousandth in a packed table, 1 in a mapping."""
+    return rows.unit if isinstance(rows, WeightTable) else 1.0
+
+
+def rows_of(rows: Rows, features: Iterable[str]) -> Sequence[Row]:
+    """The rows of those features that have one, from a `WeightTable` or any mapping (in its `unit_of`)."""
     if isinstance(rows, WeightTable):
         return rows.rows_of(features)
     return [rows[feature] for feature in features if feature in rows]
 
 
-def first_sum(rows: Mapping[str, Row], features: Iterable[str]) -> float:
+def first_sum(rows: Rows, features: Iterable[str]) -> float:
     """The sum of the first weight of each feature that has a row."""
     if isinstance(rows, WeightTable):
         return rows.first_sum(features)
@@ -162,20 +177,29 @@ def first_sum(rows: Mapping[str, Row], features: Iterable[str]) -> float:
 def read_rows(lines: Lines, columns: int, checked: Checked, what: str) -> WeightTable:
     """`columns` weights a feature, packed (`WeightTable`). `what` names the weights a line
     needs, for the message about a broken one."""
-    index: dict[str, int] = {}
-    values = array("f")
+    index: dict[int, int] = {}
+    values = array("h")
     for number, line in lines:
         feature, _, text = line.rstrip("\n").partition("\t")
         numbers = [_number(value) for value in text.split()]
         if not feature or len(numbers) != columns or any(value is None for value in numbers):
             checked.add(f"line {number}: needs a feature and {what}", FEATURES_MARK)
-            return WeightTable({}, array("f"), columns)
-        if feature in index:  # a repeated feature: the last line wins, as in a dict
-            start = index[feature] * columns
-            values[start : start + columns] = array("f", numbers)
+            return WeightTable({}, array("h"), columns)
+        steps = [round(value * THOUSANDTHS) for value in numbers]
+        if any(
+            abs(step) > MAX_THOUSANDTHS or abs(step - value * THOUSANDTHS) > 1e-6
+            for step, value in zip(steps, numbers, strict=True)
+        ):
+            limit = MAX_THOUSANDTHS / THOUSANDTHS
+            checked.add(f"line {number}: weights need at most 3 decimals, from -{limit} to {limit}", FEATURES_MARK)
+            return WeightTable({}, array("h"), columns)
+        key = hash(feature)
+        if key in index:  # a repeated feature: the last line wins, as in a dict
+            start = index[key] * columns
+            values[start : start + columns] = array("h", steps)
             continue
-        index[feature] = len(index)
-        values.extend(numbers)
+        index[key] = len(index)
+        values.extend(steps)
     return WeightTable(index, values, columns)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from itertools import pairwise
 
 from bot.content.topic_model import OUT_OF_SCOPE_CLASS, TopicModelSpec
-from bot.content.weights_file import rows_of
+from bot.content.weights_file import rows_of, unit_of
 from bot.understanding.text import stem
 
 PREFIX_LENGTH = 5  # long words also count by their start: "breathing", "breaths" share "breat~"
@@ -76,7 +76,8 @@ class TopicModel:
         known = rows_of(self._rows, found)
         scores = list(self.spec.bias)
         if known:
-            scores = [bias + sum(column) for bias, column in zip(scores, zip(*known, strict=True), strict=True)]
+            unit = unit_of(self._rows)
+            scores = [bias + unit * sum(column) for bias, column in zip(scores, zip(*known, strict=True), strict=True)]
         top = max(scores)
         exps = [math.exp(score - top) for score in scores]
         total = sum(exps)

@@ -90,7 +90,7 @@ class TriageResult:
 # --------------------------------------------------------------------------- phrase matching
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Phrase:
     patterns: tuple[str, ...]  # a word, "prefix*", "*" for any one word, "<number>" for a number
 
@@ -113,7 +113,7 @@ class _Node:
     Most of the ~9,000 nodes are leaves or have one kind of child, so a node shares one empty
     table until it gets a child of that kind: three empty dicts a node cost about 1.6 MB."""
 
-    __slots__ = ("any", "ends", "exact", "numbers", "prefix")
+    __slots__ = ("any", "ends", "exact", "numbers", "prefix", "simple")
 
     def __init__(self) -> None:
         self.exact: dict[str, _Node] = _NO_CHILDREN
@@ -121,19 +121,22 @@ class _Node:
         self.numbers: dict[str, _Node] = _NO_CHILDREN  # "<number>", "<70+>", "<70-105>"
         self.any: _Node | None = None  # "*"
         self.ends: tuple[int, ...] = ()  # ids of the groups that have a phrase ending here
+        self.simple = True  # only exact-word children: the scan's quick path
 
     def child(self, pattern: str) -> _Node:
+        if pattern != ANY_WORD and not pattern.startswith(NUMBER) and not pattern.endswith("*"):
+            self.exact = table = _own(self.exact)
+            return table.setdefault(pattern, _Node())
+        self.simple = False
         if pattern == ANY_WORD:
             if self.any is None:
                 self.any = _Node()
             return self.any
         if pattern.startswith(NUMBER):
             self.numbers = table = _own(self.numbers)
-        elif pattern.endswith("*"):
+        else:
             self.prefix = table = _own(self.prefix)
             pattern = pattern[:-1]
-        else:
-            self.exact = table = _own(self.exact)
         return table.setdefault(pattern, _Node())
 
 
@@ -205,35 +208,42 @@ class _Index:
         root = self._root
         root_exact, root_any = root.exact, root.any
         for start in range(length):
-            word = tokens[start]
-            if word not in root_exact and not prefixes[start] and not numbers[start] and root_any is None:
-                continue  # most words start no phrase at all
-            frontier = step(root, word, prefixes[start], numbers[start])
-            if not frontier:
-                continue
-            best: dict[int, int] = {}
+            word, word_prefixes, number = tokens[start], prefixes[start], numbers[start]
+            if word_prefixes or number or root_any is not None:
+                frontier = step(root, word, word_prefixes, number)
+                if not frontier:
+                    continue
+            else:
+                child = root_exact.get(word)
+                if child is None:
+                    continue  # most words start no phrase at all
+                frontier = [child]
+            best: dict[int, int] | None = None
             position = start + 1
             while True:
                 for node in frontier:
-                    for group_id in node.ends:
-                        best[group_id] = position
+                    if node.ends:
+                        best = best if best is not None else {}
+                        for group_id in node.ends:
+                            best[group_id] = position
                 if position >= length:
                     break
-                word, word_prefixes, number = tokens[position], prefixes[position], numbers[position]
+                word = tokens[position]
                 following: list[_Node] = []
                 for node in frontier:
-                    if node.prefix is _NO_CHILDREN and node.numbers is _NO_CHILDREN and node.any is None:
+                    if node.simple:
                         child = node.exact.get(word)  # most nodes go on by exact words only
                         if child is not None:
                             following.append(child)
                     else:
-                        following.extend(step(node, word, word_prefixes, number))
+                        following.extend(step(node, word, prefixes[position], numbers[position]))
                 if not following:
                     break
                 frontier = following
                 position += 1
-            for group_id, end in best.items():
-                found.setdefault(group_id, []).append((start, end))
+            if best:
+                for group_id, end in best.items():
+                    found.setdefault(group_id, []).append((start, end))
         if self._unspaced:
             for position, word in enumerate(tokens):
                 if not word.isascii() and _unspaced(word):
