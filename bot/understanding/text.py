@@ -21,7 +21,8 @@ from bot.content.loader import Language
 
 # "100,000 yen" is one number, not "100" (an age triage reads) and "000".
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_APOSTROPHES = re.compile(r"['’‘`´]")
+_APOSTROPHES = str.maketrans("", "", "'’‘`´")  # deleted: "can't" -> "cant"
+_DIGIT = re.compile(r"\d")
 
 
 def _combining_marks() -> str:
@@ -58,7 +59,11 @@ def normalise(text: str) -> str:
     """Lower-case, unify Unicode forms, drop apostrophes ("can't" -> "cant") and thousands separators
     ("100,000" -> "100000"), punctuation to space."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = _NUMBER_UNIT.sub(" ", _APOSTROPHES.sub("", _THOUSANDS.sub("", text)))
+    if "," in text:
+        text = _THOUSANDS.sub("", text)
+    text = text.translate(_APOSTROPHES)
+    if _DIGIT.search(text):  # each regex pass costs; most sentences have no number, no comma
+        text = _NUMBER_UNIT.sub(" ", text)
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 
