@@ -22,6 +22,7 @@ import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -107,33 +108,34 @@ def _value(text: str, name: str, kind: Kind, checked: Checked) -> object:
 
 
 class WeightTable:
-    """Every feature's weights packed in one array of whole thousandths (`unit` each), `width`
-    weights a feature, found by the feature's hash.
+    """Every feature's weights as whole thousandths (`unit` each), one array per column (class),
+    a feature's weights at its row in each, found by the feature's hash.
 
     Why not a dict of small arrays: each array object costs ~100 bytes beyond its weights, about
     1.5 MB over two models' ~18,000 features, and the load benchmark leaves about 1 MB of headroom.
     Why hashes, not the features: ~40,000 feature strings ("my back", "cant pee") cost about 2.4 MB
     and are needed only to find a row; their hashes, computed in this process when the file is
-    read and again for a message's features, cost half that (two features sharing a 64-bit hash:
-    about one chance in 10^10). A feature's row is a view into the shared array: no copy on lookup."""
+    read and again for a message's features, cost less (two features sharing a 64-bit hash: about
+    one chance in 10^10). Why columns: a message's sum per class gathers its rows from each
+    column in C (`column_sums`), where reading row after row and transposing took twice as long."""
 
-    __slots__ = ("_firsts", "_index", "_none", "_view", "width")
+    __slots__ = ("_columns", "_firsts", "_index", "_none", "width")
     unit = 1 / THOUSANDTHS  # what one step of a stored weight is worth
 
-    def __init__(self, index: dict[int, int], values: array, width: int) -> None:
+    def __init__(self, index: dict[int, int], columns: Sequence[array]) -> None:
         self._index = index  # hash(feature) -> its row
-        self._view = memoryview(values)
-        self.width = width
-        # The first weights again, one after another (as floats), and a 0 for features without a
-        # row: the gate's sum then runs in C (`first_sum`), a tenth of the time on a long message.
-        self._firsts = array("d", (value * self.unit for value in values[::width])) if width else array("d")
+        self._columns = tuple(columns)
+        self.width = len(self._columns)
+        # The first weights again (as floats), and a 0 for features without a row: the gate's
+        # sum then runs in C (`first_sum`), a tenth of the time on a long message.
+        self._firsts = array("d", (value * self.unit for value in self._columns[0])) if columns else array("d")
         self._none = len(self._firsts)
         self._firsts.append(0.0)
 
-    def __getitem__(self, feature: str) -> memoryview:
+    def __getitem__(self, feature: str) -> list[int]:
         """The feature's weights in thousandths (`unit`)."""
-        start = self._index[hash(feature)] * self.width
-        return self._view[start : start + self.width]
+        row = self._index[hash(feature)]
+        return [column[row] for column in self._columns]
 
     def __contains__(self, feature: object) -> bool:
         return isinstance(feature, str) and hash(feature) in self._index
@@ -141,11 +143,16 @@ class WeightTable:
     def __len__(self) -> int:
         return len(self._index)
 
-    def rows_of(self, features: Iterable[str]) -> list[memoryview]:
-        """The rows of those features that have one: one call a message, not one a feature
-        (a Python-level lookup per feature cost about 0.1 ms on a long message)."""
-        index, view, width = self._index, self._view, self.width
-        return [view[i * width : (i + 1) * width] for i in map(index.get, map(hash, features)) if i is not None]
+    def column_sums(self, features: Iterable[str]) -> list[float]:
+        """Each column's sum over the features that have a row, in weights; [] when none has."""
+        rows = [row for row in map(self._index.get, map(hash, features)) if row is not None]
+        if not rows:
+            return []
+        unit = self.unit
+        if len(rows) == 1:
+            return [column[rows[0]] * unit for column in self._columns]
+        gather = itemgetter(*rows)
+        return [sum(gather(column)) * unit for column in self._columns]
 
     def first_sum(self, features: Iterable[str]) -> float:
         """The sum of the first weight of each feature that has a row (the safety net's gate)."""
@@ -155,16 +162,13 @@ class WeightTable:
 Rows = Mapping[str, Row] | WeightTable  # a packed table as read from a file, or a plain mapping (tests, trainers)
 
 
-def unit_of(rows: Rows) -> float:
-    """What one step of a row's weights is worth: a thousandth in a packed table, 1 in a mapping."""
-    return rows.unit if isinstance(rows, WeightTable) else 1.0
-
-
-def rows_of(rows: Rows, features: Iterable[str]) -> Sequence[Row]:
-    """The rows of those features that have one, from a `WeightTable` or any mapping (in its `unit_of`)."""
+def column_sums(rows: Rows, features: Iterable[str]) -> list[float]:
+    """Each column's sum over those features that have a row, from a `WeightTable` or any
+    mapping; [] when none has."""
     if isinstance(rows, WeightTable):
-        return rows.rows_of(features)
-    return [rows[feature] for feature in features if feature in rows]
+        return rows.column_sums(features)
+    known = [rows[feature] for feature in features if feature in rows]
+    return [sum(column) for column in zip(*known, strict=True)]
 
 
 def first_sum(rows: Rows, features: Iterable[str]) -> float:
@@ -178,13 +182,13 @@ def read_rows(lines: Lines, columns: int, checked: Checked, what: str) -> Weight
     """`columns` weights a feature, packed (`WeightTable`). `what` names the weights a line
     needs, for the message about a broken one."""
     index: dict[int, int] = {}
-    values = array("h")
+    values = [array("h") for _ in range(columns)]
     for number, line in lines:
         feature, _, text = line.rstrip("\n").partition("\t")
         numbers = [_number(value) for value in text.split()]
         if not feature or len(numbers) != columns or any(value is None for value in numbers):
             checked.add(f"line {number}: needs a feature and {what}", FEATURES_MARK)
-            return WeightTable({}, array("h"), columns)
+            return WeightTable({}, [array("h") for _ in range(columns)])
         steps = [round(value * THOUSANDTHS) for value in numbers]
         if any(
             abs(step) > MAX_THOUSANDTHS or abs(step - value * THOUSANDTHS) > 1e-6
@@ -192,15 +196,16 @@ def read_rows(lines: Lines, columns: int, checked: Checked, what: str) -> Weight
         ):
             limit = MAX_THOUSANDTHS / THOUSANDTHS
             checked.add(f"line {number}: weights need at most 3 decimals, from -{limit} to {limit}", FEATURES_MARK)
-            return WeightTable({}, array("h"), columns)
+            return WeightTable({}, [array("h") for _ in range(columns)])
         key = hash(feature)
         if key in index:  # a repeated feature: the last line wins, as in a dict
-            start = index[key] * columns
-            values[start : start + columns] = array("h", steps)
+            for column, step in zip(values, steps, strict=True):
+                column[index[key]] = step
             continue
         index[key] = len(index)
-        values.extend(steps)
-    return WeightTable(index, values, columns)
+        for column, step in zip(values, steps, strict=True):
+            column.append(step)
+    return WeightTable(index, values)
 
 
 def read_model(

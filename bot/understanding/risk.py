@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.content.loader import RiskModelSpec
-from bot.content.weights_file import first_sum, rows_of, unit_of
+from bot.content.weights_file import column_sums, first_sum
 from bot.understanding.triage import TriageResult
 
 ORDINARY = "none"  # the model's class for a message that needs no safety question
@@ -97,10 +97,7 @@ class RiskModel:
 
     def probabilities(self, found: Iterable[str]) -> list[float]:
         """One probability per class of the kinds model (softmax over the summed weights)."""
-        known = rows_of(self._rows, found)
-        columns = zip(*known, strict=True) if known else ()
-        unit = unit_of(self._rows)
-        sums = [unit * sum(column) for column in columns][1:] or [0.0] * len(self.classes)
+        sums = column_sums(self._rows, found)[1:] or [0.0] * len(self.classes)
         scores = [bias + total for bias, total in zip(self.spec.bias, sums, strict=True)]
         top = max(scores)
         exps = [math.exp(score - top) for score in scores]

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from itertools import pairwise
 
 from bot.content.topic_model import OUT_OF_SCOPE_CLASS, TopicModelSpec
-from bot.content.weights_file import rows_of, unit_of
+from bot.content.weights_file import column_sums
 from bot.understanding.text import stem
 
 PREFIX_LENGTH = 5  # long words also count by their start: "breathing", "breaths" share "breat~"
@@ -73,11 +73,10 @@ class TopicModel:
 
     def probabilities(self, found: Iterable[str]) -> dict[str, float]:
         """Each class's chance (softmax over the summed weights): entry ids and `out_of_scope`."""
-        known = rows_of(self._rows, found)
         scores = list(self.spec.bias)
-        if known:
-            unit = unit_of(self._rows)
-            scores = [bias + unit * sum(column) for bias, column in zip(scores, zip(*known, strict=True), strict=True)]
+        sums = column_sums(self._rows, found)
+        if sums:
+            scores = [bias + total for bias, total in zip(scores, sums, strict=True)]
         top = max(scores)
         exps = [math.exp(score - top) for score in scores]
         total = sum(exps)
