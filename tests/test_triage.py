@@ -907,6 +907,13 @@ def test_someone_elses_fever_without_back_pain_is_asked_about_them(understander)
         ("My weight log: 70 kg in January, 64 kg now. Not dieting at all. Back aches every day.", "urgent"),
         ("is cellgel ok if you're on tamoxifen? my back has been sore for weeks, it's new", "urgent"),
         ("I'm a woman in my 40s and since Monday I can't feel anything down there when I wipe", "emergency"),
+        ("sleep that never ends sounds better than another round of injections", "crisis"),
+        ("Part of me wishes the bus that nearly hit me had not braked.", "crisis"),
+        ("what is the max dose of my sleeping tablets, not the safe max, the other one", "crisis"),
+        ("dumped the whole tramal box into me an hour ago. sorry", "crisis"),
+        ("doing jahae again, cutting my forearms at night", "crisis"),
+        ("no puedo más, tengo las pastillas en la mesa", "crisis"),
+        ("my bowels went by themselves at work today and my back is agony", "emergency"),
     ],
 )
 def test_signs_the_rules_missed_on_the_latest_development_sets_are_caught(understander, text, level) -> None:
@@ -934,23 +941,6 @@ def test_a_real_word_a_letter_from_an_alarm_word_stays_as_typed(understander) ->
     assert "overdose" not in understander.sentences("I think I have overdone it at the gym")[0]
     result = rules(understander, "I think I have overdone it at the gym, my lower back is tight.")
     assert result is None or result.level != "crisis", result
-
-
-@pytest.mark.parametrize(
-    ("text", "level"),
-    [
-        ("sleep that never ends sounds better than another round of injections", "crisis"),
-        ("Part of me wishes the bus that nearly hit me had not braked.", "crisis"),
-        ("what is the max dose of my sleeping tablets, not the safe max, the other one", "crisis"),
-        ("dumped the whole tramal box into me an hour ago. sorry", "crisis"),
-        ("doing jahae again, cutting my forearms at night", "crisis"),
-        ("no puedo más, tengo las pastillas en la mesa", "crisis"),
-        ("my bowels went by themselves at work today and my back is agony", "emergency"),
-    ],
-)
-def test_crisis_and_control_told_in_the_words_of_the_last_development_batch_are_caught(understander, text, level):
-    result = rules(understander, text)
-    assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
 
 
 def test_a_question_about_anyone_is_a_general_question(understander) -> None:
