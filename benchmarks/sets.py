@@ -47,4 +47,5 @@ TRIAGE_HELD_OUT = (
     ("held-out 16", HERE / "triage_heldout16.yaml"),
     ("held-out 17", HERE / "triage_heldout17.yaml"),
     ("held-out 18", HERE / "triage_heldout18.yaml"),
+    ("held-out 19", HERE / "triage_heldout19.yaml"),
 )
