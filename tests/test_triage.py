@@ -629,6 +629,34 @@ def test_someone_elses_crisis_stays_an_alarm(understander) -> None:
     assert result is not None and result.alarms and result.level == "crisis"
 
 
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        ("My colleague fell off a ladder this morning, the ambulance took her to hospital. Can I move my slot?", "injury"),
+        ("my dad is in hospital with a fever and back pain since monday, they admitted him", "fever"),
+        ("My son took too many pills last night, he is in intensive care now", "crisis"),
+        ("a man passed out at the gym yesterday, paramedics checked him and he went home fine", "faint"),
+    ],
+)
+def test_someone_else_already_in_care_gets_the_question_not_the_alarm(understander, text: str, question: str) -> None:
+    """The 119 reply helps nobody already on a ward; one question still catches "...and now he
+    can't feel his legs and nobody listens", and Yes gives the alarm."""
+    result = judge(understander, text)
+    assert result is not None and (result.action, result.question, result.about_other) == ("ask", question, True)
+
+
+def test_being_in_care_never_softens_the_writers_own_sign(understander) -> None:
+    result = judge(understander, "I was admitted to hospital on Monday and since this morning I can't pee at all")
+    assert result is not None and result.alarms and not result.about_other
+
+
+def test_a_wider_phrase_is_not_hidden_by_the_idiom_inside_it(understander) -> None:
+    """ "The commute killed me" is an idiom; "I wish that crash had killed me" is a crisis."""
+    assert judge(understander, "the commute killed me today") is None
+    result = judge(understander, "honestly wish that crash had killed me")
+    assert result is not None and result.alarms and result.level == "crisis"
+
+
 def test_trie_nodes_share_the_empty_table_and_never_write_to_it(understander) -> None:
     """Leaves share one empty table (memory); a shared table that got written would give every
     leaf the same children and make phrases match that nobody wrote."""

@@ -906,6 +906,7 @@ CONTEXT_KINDS = (
     "crisis_disclaimer",
     "denial",
     "reassurance",
+    "in_care",
 )
 
 

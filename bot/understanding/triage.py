@@ -24,10 +24,11 @@ works in two steps, both driven by `knowledge/triage/`:
    disclaimer ("I don't have any of that"), a reassurance ("I'm fine", "just curious").
 3. **When in doubt, ask.** An alarm becomes its concept's question when the message leaves the
    finding in doubt: the writer reassures, a denial closes a clause after it ("...I'm not."), or
-   the finding is someone else's and nothing in the message says it is happening now. A cancer
+   the finding is someone else's and nothing in the message says it is happening now, or others
+   already look after them ("he's in hospital", "the ambulance took her"). A cancer
    history told as over asks about the pain now (`ask_if_over`). Cue lists never cover every way
    of saying "it's over" or "it's not me"; a question costs one tap, a wrong alarm costs trust.
-   Someone else's crisis and an overdose taken always alarm.
+   Someone else's crisis and an overdose taken alarm unless others already look after them.
 
 Words in scripts written without spaces (もう死にたい) are searched inside the message's words,
 since a whole sentence may arrive as one word.
@@ -403,6 +404,7 @@ class _MessageFacts:
     personal: bool = False  # someone's own story is told somewhere ("I", "my", "he")
     reassured: bool = False  # "I'm fine", "just curious", "I meant...": not sure enough to alarm
     now_told: bool = False  # someone else's pain now, or a time of now ("since Sunday") told about them
+    in_care: bool = False  # others already look after someone ("he's in hospital"): theirs is no alarm to raise
 
 
 # Kinds whose scope a new subject ends: "no fever and I can't pee", "my wife says I..."; the
@@ -500,6 +502,7 @@ class Triage:
             historical=any(self._has_kind(found, "historical") for found in scans),
             personal=any(map(self.language.names_somebody, sentences)),
             reassured=any(self._has_kind(found, "reassurance") for found in scans),
+            in_care=any(self._has_kind(found, "in_care") for found in scans),
             # A time of now told about them ("He's been like this since Sunday"), not the writer's
             # "can I book today?"; the finding's own sentence is read in `_judge`.
             now_told=any(
@@ -596,7 +599,7 @@ class Triage:
             if id(concept) in wanted and present >= needed:
                 spans = [found[group.id] for group in pattern.groups]
                 if idioms:
-                    spans = [[span for span in matched if not _overlaps(span, idioms)] for matched in spans]
+                    spans = [[span for span in matched if not _masked(span, idioms)] for matched in spans]
                     if not all(spans):
                         continue
                 window = COMBO_WINDOW * 3 if concept.spec.across_sentences else COMBO_WINDOW
@@ -766,6 +769,11 @@ class Triage:
                 return TriageResult(spec.level, spec.id, "info")
             if spec.ask:
                 return TriageResult(spec.level, spec.id, "ask", question=spec.ask)
+        if spec.ask and result.about_other and facts.in_care:
+            # "My husband is in hospital after the crash, recovering well": others already look
+            # after him, so the 119 reply would help nobody; one question still catches "...and
+            # now he can't feel his legs and nobody listens". Crisis and overdose alike.
+            return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=True)
         if spec.ask and not spec.always_current and (denied or self._unsure(result, spec, facts, context)):
             return TriageResult(spec.level, spec.id, "ask", question=spec.ask, about_other=result.about_other)
         return result
@@ -931,6 +939,15 @@ def _compile_triggers(rules: Iterable[ContextRule], language: LanguageModule, in
 
 def _overlaps(span: Span, others: Iterable[Span]) -> bool:
     return any(span[0] < end and start < span[1] for start, end in others)
+
+
+def _masked(span: Span, idioms: Iterable[Span]) -> bool:
+    """Whether an idiom hides the phrase found at `span`. A phrase that holds a whole idiom and
+    more is the wider reading: "I wish the crash had killed me" is no "the commute killed me"."""
+    return any(
+        span[0] < end and start < span[1] and not (span[0] <= start and end <= span[1] and span != (start, end))
+        for start, end in idioms
+    )
 
 
 def _combined(spans: list[list[Span]], window: int) -> list[tuple[Span, ...]]:
