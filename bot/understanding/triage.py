@@ -486,9 +486,12 @@ class Triage:
                 other
                 and self._tells_pain(found)
                 and not (self.language.third_person.isdisjoint(tokens) and self._has_kind(found, "hypothetical"))
-                # "he had back pain before they found it": their past pain, not their pain now
-                and not self._has_kind(found, "their_past")
-                and not self._has_kind(found, "historical")
+                # "he had back pain before they found it": their past pain, not their pain now;
+                # "operated last year and now the back pain came" is theirs now
+                and (
+                    self._has_kind(found, "recent")
+                    or not (self._has_kind(found, "their_past") or self._has_kind(found, "historical"))
+                )
             )
             for tokens, found, other in zip(sentences, scans, about_other, strict=True)
         )
