@@ -632,7 +632,7 @@ def test_someone_elses_crisis_stays_an_alarm(understander) -> None:
 @pytest.mark.parametrize(
     ("text", "question"),
     [
-        ("My colleague fell off a ladder this morning, the ambulance took her to hospital. Can I move my slot?", "injury"),
+        ("My colleague fell off a ladder this morning, the ambulance took her to hospital. Can I move?", "injury"),
         ("my dad is in hospital with a fever and back pain since monday, they admitted him", "fever"),
         ("My son took too many pills last night, he is in intensive care now", "crisis"),
         ("a man passed out at the gym yesterday, paramedics checked him and he went home fine", "faint"),
@@ -942,11 +942,50 @@ def test_someone_elses_fever_without_back_pain_is_asked_about_them(understander)
         ("doing jahae again, cutting my forearms at night", "crisis"),
         ("no puedo más, tengo las pastillas en la mesa", "crisis"),
         ("my bowels went by themselves at work today and my back is agony", "emergency"),
+        ("im 10 and my back hurts every morning, mum said i could write here", "urgent"),
+        ("my wife had breast cancer operated last year and now the back pain came, all the time", "urgent"),
+        ("grandad keeps asking me to bring him his old rifle so he can end this pain", "crisis"),
+        ("self harmed again last night. cant stop", "crisis"),
+        ("The kids deserve better. Soon they will have it.", "crisis"),
+        ("ima made arigatou. sayonara", "crisis"),
+        ("The gas is on. Not lit. I just sat down to write this.", "crisis"),
+        ("mi amigo dice que se va a matar hoy, tiene pastillas guardadas", "crisis"),
+        ("tomei a cartela inteira do remédio pra dor", "crisis"),
+        ("hola, dolor de espalda fuerte y desde anoche no siento ganas de orinar", "emergency"),
+        ("my brother in law says his sitting area and inside thigh have no feeling since this morning", "emergency"),
+        ("my father is 66, his weight is decreasing, 9 kg in 3 months, and his back pain is not going", "urgent"),
+        ("I want to go to sleep and not have to come back.", "crisis"),
     ],
 )
 def test_signs_the_rules_missed_on_the_latest_development_sets_are_caught(understander, text, level) -> None:
     result = rules(understander, text)
     assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm literally paralysed with fear of needles, do you use needles for acupuncture?",
+        "I'm 8/10 pain today, my back hurts",
+        "My son took an overdose of paracetamol when he was 17. He's 25 now, he got help and nothing since.",
+        "when I hit 70 should I be more careful about new back pain?",
+        "Should I ever suffer a fall while living alone, would a pendant alarm help?",
+        "could my sciatica turn into cauda equina? what would I notice?",
+        "no numbness. no pee problems. just pain",
+        "the kids joke that I look like I want to die on Monday mornings. I don't. it's just my back",
+        "Overdosed on ramen last night, does salt make back inflammation worse?",
+        "I'm worried I'd be a burden on my family if I'm laid up for months after surgery.",
+        "não estou pensando em me matar, só desabafando sobre a dor",
+        "saya tidak mau bunuh diri kok, cuma capek sakit punggung",
+        "mi tío se suicidó cuando yo era niño. Yo estoy bien.",
+        "Sin fiebre, sin problemas para orinar. Just back pain from the suitcases.",
+        "We've been trying for a baby and my back hurts around the hormone injections. Is that normal?",
+        "Phone calls are the death of me, so I'd rather book here",
+    ],
+)
+def test_words_this_rounds_development_sets_showed_in_safe_contexts_raise_no_alarm(understander, text) -> None:
+    result = rules(understander, text)
+    assert result is None or not result.alarms, result
 
 
 def test_a_cue_inside_a_pseudo_trigger_tells_the_message_nothing(understander) -> None:
