@@ -636,6 +636,8 @@ def test_someone_elses_crisis_stays_an_alarm(understander) -> None:
         ("my dad is in hospital with a fever and back pain since monday, they admitted him", "fever"),
         ("My son took too many pills last night, he is in intensive care now", "crisis"),
         ("a man passed out at the gym yesterday, paramedics checked him and he went home fine", "faint"),
+        ("Mum had cauda equina surgery yesterday at the university hospital, surgeons say it went well.", "bladder"),
+        ("A student of mine has foot drop since her back surgery, her surgeon is keeping an eye on it.", "legs"),
     ],
 )
 def test_someone_else_already_in_care_gets_the_question_not_the_alarm(understander, text: str, question: str) -> None:
@@ -648,6 +650,12 @@ def test_someone_else_already_in_care_gets_the_question_not_the_alarm(understand
 def test_being_in_care_never_softens_the_writers_own_sign(understander) -> None:
     result = judge(understander, "I was admitted to hospital on Monday and since this morning I can't pee at all")
     assert result is not None and result.alarms and not result.about_other
+
+
+def test_surgery_in_the_past_is_no_care_now(understander) -> None:
+    """Home after surgery is nobody's ward: a new sign there is the emergency it always was."""
+    result = judge(understander, "my husband had back surgery 3 days ago and now he can't pee at all")
+    assert result is not None and result.alarms and result.about_other
 
 
 def test_a_wider_phrase_is_not_hidden_by_the_idiom_inside_it(understander) -> None:
@@ -955,6 +963,8 @@ def test_someone_elses_fever_without_back_pain_is_asked_about_them(understander)
         ("my brother in law says his sitting area and inside thigh have no feeling since this morning", "emergency"),
         ("my father is 66, his weight is decreasing, 9 kg in 3 months, and his back pain is not going", "urgent"),
         ("I want to go to sleep and not have to come back.", "crisis"),
+        ("9 year old with back pain, limping a little, for a week", "urgent"),
+        ("it's the end for me. thanks and bye. don't rebook me", "crisis"),
     ],
 )
 def test_signs_the_rules_missed_on_the_latest_development_sets_are_caught(understander, text, level) -> None:
@@ -981,6 +991,14 @@ def test_signs_the_rules_missed_on_the_latest_development_sets_are_caught(unders
         "Sin fiebre, sin problemas para orinar. Just back pain from the suitcases.",
         "We've been trying for a baby and my back hurts around the hormone injections. Is that normal?",
         "Phone calls are the death of me, so I'd rather book here",
+        "Fell down the stairs in March, X-ray fine, pain gone by April. Now a different pain on the other side.",
+        "Not an overdose, I took 2 paracetamol at 8 and 2 more at 2pm, within the dose on the box.",
+        "I don't want to die, I want to live to see my grandson's wedding!",
+        "I wasn't trying to hurt myself, I dropped a knife on my foot while cooking.",
+        "ugh, my back wants to die today",
+        "when I start chemo next month, will it affect my back?",
+        "I work the night shift and rest does not help my back in the morning.",
+        "I am 74 and I pick up my grandson from school every day.",
     ],
 )
 def test_words_this_rounds_development_sets_showed_in_safe_contexts_raise_no_alarm(understander, text) -> None:
