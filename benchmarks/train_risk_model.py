@@ -65,7 +65,11 @@ LEARNING_RATE = 0.3
 L2 = 1e-5
 SEED = 1
 DIGITS = 3  # weights are stored rounded; smaller ones are dropped
-MIN_COUNT = 3  # a feature seen in fewer training messages is left out (the file and its memory shrink by half)
+# A feature seen in fewer training messages is left out: the file and its memory shrink by half at 3,
+# by a fifth more at 4. Leaving a quarter of the development sets out in turn (4 folds, 86 sets) 4 read
+# them as 3 did (red flags asked 96.5 %, crisis 96.1 against 96.2 %, must-not-alarm 1.7 %), and it keeps
+# the table's index under 43,690 features, where a dict doubles its table (2 MB).
+MIN_COUNT = 4
 MIN_WORDS = 6  # shorter messages ("Someone Else", a name typed in a form) are the rules' alone
 ASK_ABOVE = 0.5  # the gate's probability from which a message the rules left alone gets a question
 # From this, such a message gets the crisis question when crisis is the likeliest kind. On the 65
