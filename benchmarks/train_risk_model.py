@@ -25,9 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from benchmarks.sets import ANSWER_DEV, TRIAGE_DEV
+from benchmarks.sets import ANSWER_DEV, TRIAGE_DEV, read_set
 from bot.content.loader import Knowledge, load_knowledge
 from bot.content.risk_model import MODEL_FILE, ORDINARY_CLASS, read_trained_on
 from bot.understanding.risk import features
@@ -112,11 +110,11 @@ def load_examples(knowledge: Knowledge) -> list[Example]:
     """Every labelled message the model may learn from (never a held-out set)."""
     examples: list[Example] = []
     for path in TRIAGE_DEV:
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")):
+        for item in read_set(path):
             group = str(item.get("category") or item.get("context"))
             examples.append(Example(str(item["text"]), label_of(item), path.name, str(item["expect"]), group))
     for _, path in ORDINARY_SETS:
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")):
+        for item in read_set(path):
             examples.append(Example(str(item["text"]), ORDINARY_CLASS, path.name, "none", "patient_question"))
     for entry in sorted(knowledge.entries.values(), key=lambda entry: entry.id):
         for question in entry.questions:

@@ -25,10 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from benchmarks import understanding as bench
-from benchmarks.sets import ANSWER_DEV
+from benchmarks.sets import ANSWER_DEV, read_set
 from benchmarks.train_risk_model import DIGITS, check_report, train, weight_text
 from bot.content.loader import Knowledge, load_knowledge
 from bot.content.topic_model import MODEL_FILE, OUT_OF_SCOPE_CLASS, TopicModelSpec, read_trained_on
@@ -60,7 +58,7 @@ def load_examples(knowledge: Knowledge, sets: Iterable[Path] = (path for _, path
         for text in (*entry.questions, entry.title)
     ]
     for path in sets:
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")):
+        for item in read_set(path):
             if item["expect"] not in SKIPPED:
                 label = OUT_OF_SCOPE_CLASS if item["expect"] == bench.OUT_OF_SCOPE else str(item["expect"])
                 examples.append(Example(str(item["text"]), label, path.name))

@@ -417,13 +417,15 @@ def test_a_broken_feature_line_is_named_by_its_line_number(tmp_path: Path) -> No
 
 
 def test_training_is_deterministic_and_learns(understander: Understander) -> None:
-    from benchmarks.train_risk_model import CLASSES, train_both
+    from benchmarks.train_risk_model import CLASSES, MIN_COUNT, train_both
 
     def rows(texts: list[str], label: str) -> list[tuple[set[str], int]]:
         return [(features([understander.lexicon.tokens(text)]), CLASSES.index(label)) for text in texts]
 
-    data = rows(["i cant pee at all", "no pee since morning cant pee", "pee wont come cant pee"], "bladder")
-    data += rows(["how much is it", "when are you open", "how much is a visit", "are you open today"], "none")
+    bladder = ["i cant pee at all", "no pee since morning cant pee", "pee wont come cant pee", "cant pee today"]
+    none = ["how much is it", "when are you open", "how much is a visit", "are you open today", "how much is it now"]
+    assert len(bladder) >= MIN_COUNT, "a feature needs MIN_COUNT training messages to be kept"
+    data = rows(bladder, "bladder") + rows(none, "none")
     first, second = train_both(data), train_both(data)
     assert first == second
     assert first.risk(features([["cant", "pee"]])) > 0.5 > first.risk(features([["how", "much", "is", "it"]]))
