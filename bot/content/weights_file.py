@@ -32,6 +32,12 @@ Row = array | memoryview  # one feature's weights: packed in a WeightTable, or a
 # to 3 decimals (`DIGITS`), so nothing is lost, and 40,000 features x 11 weights take 0.9 MB, not 1.8.
 THOUSANDTHS = 1000
 MAX_THOUSANDTHS = 32767
+# A feature is found by the low 60 bits of its hash: a Python int of that size takes two 30-bit
+# digits (32 bytes), a full 64-bit hash three (48 bytes with the allocator's rounding), and the
+# 45,000 keys of the safety net then cost 0.7 MB less. Two features sharing 60 bits of hash:
+# about one chance in 10^9 for a model and a message together.
+KEY_MASK = (1 << 60) - 1
+_key = KEY_MASK.__and__
 
 # What a head field holds: free text (the language, a fingerprint), class names, one number,
 # several numbers, a share (above 0, at most 1), or a whole number of at least 1.
@@ -115,9 +121,9 @@ class WeightTable:
     1.5 MB over two models' ~18,000 features, and the load benchmark leaves about 1 MB of headroom.
     Why hashes, not the features: ~40,000 feature strings ("my back", "cant pee") cost about 2.4 MB
     and are needed only to find a row; their hashes, computed in this process when the file is
-    read and again for a message's features, cost less (two features sharing a 64-bit hash: about
-    one chance in 10^10). Why columns: a message's sum per class gathers its rows from each
-    column in C (`column_sums`), where reading row after row and transposing took twice as long."""
+    read and again for a message's features, cost less (60 bits of it: `KEY_MASK`). Why columns:
+    a message's sum per class gathers its rows from each column in C (`column_sums`), where
+    reading row after row and transposing took twice as long."""
 
     __slots__ = ("_columns", "_firsts", "_index", "_none", "width")
     unit = 1 / THOUSANDTHS  # what one step of a stored weight is worth
@@ -134,18 +140,18 @@ class WeightTable:
 
     def __getitem__(self, feature: str) -> list[int]:
         """The feature's weights in thousandths (`unit`)."""
-        row = self._index[hash(feature)]
+        row = self._index[_key(hash(feature))]
         return [column[row] for column in self._columns]
 
     def __contains__(self, feature: object) -> bool:
-        return isinstance(feature, str) and hash(feature) in self._index
+        return isinstance(feature, str) and _key(hash(feature)) in self._index
 
     def __len__(self) -> int:
         return len(self._index)
 
     def column_sums(self, features: Iterable[str]) -> list[float]:
         """Each column's sum over the features that have a row, in weights; [] when none has."""
-        rows = [row for row in map(self._index.get, map(hash, features)) if row is not None]
+        rows = [row for row in map(self._index.get, map(_key, map(hash, features))) if row is not None]
         if not rows:
             return []
         unit = self.unit
@@ -156,7 +162,8 @@ class WeightTable:
 
     def first_sum(self, features: Iterable[str]) -> float:
         """The sum of the first weight of each feature that has a row (the safety net's gate)."""
-        return sum(map(self._firsts.__getitem__, map(self._index.get, map(hash, features), repeat(self._none))))
+        rows = map(self._index.get, map(_key, map(hash, features)), repeat(self._none))
+        return sum(map(self._firsts.__getitem__, rows))
 
 
 Rows = Mapping[str, Row] | WeightTable  # a packed table as read from a file, or a plain mapping (tests, trainers)
@@ -197,7 +204,7 @@ def read_rows(lines: Lines, columns: int, checked: Checked, what: str) -> Weight
             limit = MAX_THOUSANDTHS / THOUSANDTHS
             checked.add(f"line {number}: weights need at most 3 decimals, from -{limit} to {limit}", FEATURES_MARK)
             return WeightTable({}, [array("h") for _ in range(columns)])
-        key = hash(feature)
+        key = _key(hash(feature))
         if key in index:  # a repeated feature: the last line wins, as in a dict
             for column, step in zip(values, steps, strict=True):
                 column[index[key]] = step
