@@ -665,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *_answer_table(answers),
         "",
         f"### Speed and memory ({len(timed)} messages: "
-        + ("every set above)" if len(timed) == len(texts) else f"every {args.time_every}th of the sets above)"),
+        + ("every set above)" if len(timed) == len(texts) else f"1 in {args.time_every} of the sets above)"),
         "",
         "| measure | ours | naive WRatio | ratio naive/ours | target |",
         "| --- | ---: | ---: | ---: | ---: |",
