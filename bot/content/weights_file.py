@@ -39,6 +39,12 @@ MAX_THOUSANDTHS = 32767
 KEY_MASK = (1 << 60) - 1
 _key = KEY_MASK.__and__
 
+
+def _keys(features: Iterable[str]) -> Iterator[int]:
+    """Each feature's key in a `WeightTable`'s index, computed in C."""
+    return map(_key, map(hash, features))
+
+
 # What a head field holds: free text (the language, a fingerprint), class names, one number,
 # several numbers, a share (above 0, at most 1), or a whole number of at least 1.
 Kind = Literal["text", "names", "number", "numbers", "share", "count"]
@@ -151,7 +157,7 @@ class WeightTable:
 
     def column_sums(self, features: Iterable[str]) -> list[float]:
         """Each column's sum over the features that have a row, in weights; [] when none has."""
-        rows = [row for row in map(self._index.get, map(_key, map(hash, features))) if row is not None]
+        rows = [row for row in map(self._index.get, _keys(features)) if row is not None]
         if not rows:
             return []
         unit = self.unit
@@ -162,7 +168,7 @@ class WeightTable:
 
     def first_sum(self, features: Iterable[str]) -> float:
         """The sum of the first weight of each feature that has a row (the safety net's gate)."""
-        rows = map(self._index.get, map(_key, map(hash, features)), repeat(self._none))
+        rows = map(self._index.get, _keys(features), repeat(self._none))
         return sum(map(self._firsts.__getitem__, rows))
 
 
