@@ -1032,3 +1032,38 @@ def test_a_question_about_anyone_is_a_general_question(understander) -> None:
     """ "Has anyone ever been paralysed after Cellgel?" asks about a risk, not a sign of one's own."""
     result = rules(understander, "Has anyone ever been paralysed after Cellgel?")
     assert result is not None and result.action == "info", result
+
+
+def test_a_dive_into_shallow_water_is_major_trauma(understander) -> None:
+    """Diving into shallow water breaks necks: the mechanism alone is the emergency, not its words."""
+    assert alarm(understander, "dived into shallow pool at the hotel, neck hurts, arms tingly") == "emergency"
+    assert alarm(understander, "my son dove into the shallow end an hour ago and his neck hurts") == "emergency"
+    result = rules(understander, "I dived into the shallow end as a kid and broke my arm, fine now")
+    assert result is None or not result.alarms, result
+
+
+def test_pain_they_have_had_for_a_while_is_their_pain_now(understander) -> None:
+    """ "Back pain he's had for a month" goes on now, so his cancer history counts for him."""
+    text = "My husband has back pain he's had for about a month - he had bladder cancer treatment in 2022."
+    result = rules(understander, text)
+    assert result is not None and result.level == "urgent" and result.action in ("alarm", "ask"), result
+
+
+def test_someone_else_now_well_again_raises_no_alarm(understander) -> None:
+    """ "Now he is ok" resolves a relative's fever told in the past."""
+    text = "my cousin had fever and back pain last month in Nepal, now he is ok after medicine."
+    result = rules(understander, text)
+    assert result is None or not result.alarms, result
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "O que e sindrome da cauda equina? My physio mentioned it in class.",
+        "Ano ba yung aortic dissection? I saw it on TV.",
+        "Quels sont les signes d'une infection after a spine injection? General information, merci.",
+    ],
+)
+def test_a_general_question_opened_in_another_language_raises_no_alarm(understander, text: str) -> None:
+    result = rules(understander, text)
+    assert result is None or not result.alarms, result
