@@ -155,6 +155,7 @@ class _IndexedEntry:
         self.bag: frozenset[str] = frozenset(w for content, _ in examples for w in content)
         self.examples: tuple[_Example, ...] = ()
         self.texts: tuple[str, ...] = ()
+        self.word_examples: dict[str, tuple[int, ...]] = {}  # word -> the examples that use it
 
     def finish(self, idf: dict[str, float]) -> None:
         self.examples = tuple(
@@ -163,6 +164,11 @@ class _IndexedEntry:
             if full
         )
         self.texts = tuple(example.text for example in self.examples)
+        users: dict[str, list[int]] = defaultdict(list)
+        for number, example in enumerate(self.examples):
+            for word in example.words:
+                users[word].append(number)
+        self.word_examples = {word: tuple(numbers) for word, numbers in users.items()}
 
     def score(
         self, message: _Message, coverage: float, synonym_hits: float, idf: dict[str, float]
@@ -170,14 +176,19 @@ class _IndexedEntry:
         """This entry's 0-100 score for the message, given the first-pass coverage, and how close
         the message's wording is to its nearest example (0-1)."""
         example = 0.0
-        weighed = message.weighed.__getitem__
-        for candidate in self.examples:
-            shared = candidate.words & message.word_set
-            if shared:
-                weight = sum(map(weighed, shared))
-                recall = weight / candidate.weight  # how much of the example the message says
-                precision = weight / message.weight  # how much of the message the example says
-                example = max(example, recall * (1 - PRECISION_SHARE + PRECISION_SHARE * precision))
+        # The weight each example shares with the message, gathered from the message's words
+        # (a handful) rather than by intersecting every example with the message.
+        shared: dict[int, float] = {}
+        weighed = message.weighed
+        for word in self.bag.intersection(message.word_set):
+            value = weighed[word]
+            for number in self.word_examples[word]:
+                shared[number] = shared.get(number, 0.0) + value
+        examples = self.examples
+        for number, weight in shared.items():
+            recall = weight / examples[number].weight  # how much of the example the message says
+            precision = weight / message.weight  # how much of the message the example says
+            example = max(example, recall * (1 - PRECISION_SHARE + PRECISION_SHARE * precision))
         evidence = min(1.0, SYNONYM_HIT * synonym_hits)
         closeness = 0.0
         if message.text and self.texts and len(message.text) <= CLOSENESS_MAX_CHARS:
