@@ -1067,3 +1067,20 @@ def test_someone_else_now_well_again_raises_no_alarm(understander) -> None:
 def test_a_general_question_opened_in_another_language_raises_no_alarm(understander, text: str) -> None:
     result = rules(understander, text)
     assert result is None or not result.alarms, result
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("oshikko dete konai + koshi sugoi itai pls help", "emergency"),
+        ("rugby tackle neck cracked now both arms numb", "emergency"),
+        ("woke up screaming w back pain 4 nights in a row", "urgent"),
+        ("lifted grandkid heard pop in spine, bone density low", "urgent"),
+        ("wrote the note, tablets ready", "crisis"),
+        ("jishou yamerarenai, ima mata kitta", "crisis"),
+    ],
+)
+def test_signs_in_short_phone_typed_messages_are_caught(understander, text: str, level: str) -> None:
+    """Dev 95's short messages the rules once missed: romaji, txt-speak, two-word clauses."""
+    result = rules(understander, text)
+    assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
