@@ -1084,3 +1084,17 @@ def test_signs_in_short_phone_typed_messages_are_caught(understander, text: str,
     """Dev 95's short messages the rules once missed: romaji, txt-speak, two-word clauses."""
     result = rules(understander, text)
     assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("Help. Haven't passed water for 14 hours, back pain terrible.", "emergency"),
+        ("my back hurts more resting than moving, every night, no injury. normal?", "urgent"),
+        ("I had a bad mole cut out 4 years ago. Since February a back pain in one spot slowly gets worse.", "urgent"),
+    ],
+)
+def test_signs_told_indirectly_are_caught(understander, text: str, level: str) -> None:
+    """Dev 96's indirect tellings: "passed water", rest worse than moving, a mole cut out."""
+    result = rules(understander, text)
+    assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
