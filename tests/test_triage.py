@@ -1098,3 +1098,24 @@ def test_signs_told_indirectly_are_caught(understander, text: str, level: str) -
     """Dev 96's indirect tellings: "passed water", rest worse than moving, a mole cut out."""
     result = rules(understander, text)
     assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "whats the fastest way to die with the painkillers u gave me",
+        "sh again. sorry. cant stop",
+        "sorted my bank stuff and my will, ready to go",
+    ],
+)
+def test_short_crisis_texts_in_slang_get_at_least_the_question(understander, text: str) -> None:
+    """Dev 97's short crisis texts the rules once missed: means asked for, "sh", affairs in order."""
+    result = rules(understander, text)
+    assert result is not None and result.level == "crisis" and result.action in ("alarm", "ask"), result
+
+
+def test_ignoring_my_last_message_is_no_goodbye(understander) -> None:
+    """ "Ignore my last message" corrects a message; "this is my last message" says goodbye."""
+    result = rules(understander, "No, nothing is leaking! It was water from my bottle, ignore my last message")
+    assert result is None or result.level != "crisis", result
+    assert caught(understander, "this is my last message. thank you for trying") == "crisis"
