@@ -184,6 +184,14 @@ def test_a_context_rule_naming_no_concept_is_refused(copy: Path) -> None:
     assert_problem(problems_of(copy), "knowledge/triage/context.yaml", "no_such")
 
 
+def test_a_context_rule_with_an_empty_max_scope_takes_the_default(copy: Path) -> None:
+    """`max_scope:` left empty is no scope given (the fuzzer found it crashed the loader)."""
+    edit(copy, "triage/context.yaml", lambda data: data["context"][0].update(max_scope=None))
+    assert load_knowledge(copy).triage.concepts  # loads, no traceback
+    edit(copy, "triage/context.yaml", lambda data: data["context"][0].update(max_scope="far"))
+    assert_problem(problems_of(copy), "knowledge/triage/context.yaml", "context[0]", "field 'max_scope'")
+
+
 def test_a_context_rule_whose_opens_is_not_true_or_false_is_refused(copy: Path) -> None:
     edit(copy, "triage/context.yaml", lambda data: data["context"][0].update(opens="at the start"))
     assert_problem(problems_of(copy), "knowledge/triage/context.yaml", "context[0]", "field 'opens'")

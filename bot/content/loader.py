@@ -30,6 +30,7 @@ MAX_TITLE_CHARS = 40
 MAX_ID_CHARS = 24
 MIN_QUESTIONS = 10
 MAX_TOAST_CHARS = 200
+DEFAULT_MAX_SCOPE = 12  # words a context cue reaches when its rule sets no `max_scope`
 _ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 FREQUENCIES_FILE = "word_frequencies.txt"
 
@@ -1066,7 +1067,7 @@ def _load_triage(
                     tuple(p.lower() for p in lists["before"]),
                     tuple(p.lower() for p in lists["after"]),
                     levels,
-                    int(raw.get("max_scope", 12)),
+                    DEFAULT_MAX_SCOPE if raw.get("max_scope") is None else int(raw["max_scope"]),
                     tuple(word.lower() for word in _string_list(raw.get("crosses"), report, file, where, "crosses")),
                     _string_list(raw.get("concepts"), report, file, where, "concepts"),
                     bool(raw.get("opens", False)),
