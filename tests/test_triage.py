@@ -1119,3 +1119,33 @@ def test_ignoring_my_last_message_is_no_goodbye(understander) -> None:
     result = rules(understander, "No, nothing is leaking! It was water from my bottle, ignore my last message")
     assert result is None or result.level != "crisis", result
     assert caught(understander, "this is my last message. thank you for trying") == "crisis"
+
+
+def test_a_sentence_ending_in_a_number_ends_there(understander) -> None:
+    """ "...at 17. Now I'm 50": the dot after a number before a space ends the sentence (a dot
+    between digits, "38.5", does not), so the past and the present are read apart."""
+    assert understander.sentences("I attempted suicide at 17. Now I'm 50.") == [
+        ["i", "attempted", "suicide", "at", "17"],
+        ["now", "im", "50"],
+    ]
+    assert len(understander.sentences("My temperature is 38.5 today")) == 1
+
+
+def test_nothing_i_do_is_no_answer_no(understander) -> None:
+    """ "Nothing I do makes it better" tells more pain; only "Nothing." answers a question."""
+    text = "I'm 70 and got back pain for the first time this month. Nothing I do makes it better."
+    assert alarm(understander, text) == "urgent"
+    result = rules(understander, "Numb down there? Nothing.")
+    assert result is None or not result.alarms, result
+
+
+def test_a_future_age_is_hypothetical(understander) -> None:
+    result = rules(understander, "When I'm 70, will new back pain be more worrying than now? I'm 35.")
+    assert result is None or not result.alarms, result
+
+
+def test_a_squeezing_chest_and_a_heavy_right_arm_are_cardiac(understander) -> None:
+    assert alarm(understander, "my chest is squeezing") == "emergency"
+    assert alarm(understander, "heavy right arm and pain in my chest, feel sick") == "emergency"
+    result = rules(understander, "my blood pressure is 210 over 120 and my back hurts")
+    assert result is not None and result.level == "emergency" and result.question == "chest", result

@@ -62,8 +62,9 @@ _OPENERS |= {"promise", "lol", "haha"}
 ENGLISH = LanguageModule(
     code="en",
     cue_position="before",
-    # ".", "!", "?", ";", line breaks; a dot between digits ("38.5") is not a sentence end.
-    sentence_end=re.compile(r"(?<!\d)[.](?!\d)|[!?;\n]+|\s[-–—]\s"),
+    # ".", "!", "?", ";", line breaks; a dot between digits ("38.5") is not a sentence end, one after
+    # a number before a space is ("I attempted suicide at 17. Now I'm 50").
+    sentence_end=re.compile(r"(?<!\d)[.](?!\d)|(?<=\d)[.](?=\s)|[!?;\n]+|\s[-–—]\s"),
     clause_subjects=_SUBJECTS,
     clause_openers=_SUBJECTS | _OPENERS,
     first_person=_I,

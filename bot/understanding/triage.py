@@ -657,9 +657,13 @@ class Triage:
 
     def _answers_no(self, found: Mapping[int, list[Span]], tokens: Sequence[str]) -> bool:
         """Whether the sentence is a "no" answer to the one before: only the cue ("No."), or the
-        cue and then a new clause ("No, I sleep like a baby")."""
+        cue and then a new clause ("No, I sleep like a baby"); never a cue inside a pseudo-trigger
+        ("Nothing I do makes it better" answers nothing)."""
+        pseudo = found.get(self.pseudo.id, ())
         return any(
-            span[0] == 0 and self._closes_clause(tokens, span)
+            span[0] == 0
+            and self._closes_clause(tokens, span)
+            and not any(start <= span[0] and span[1] <= end for start, end in pseudo)
             for trigger in self._by_kind.get("answer_no", ())
             for span in found.get(trigger.group.id, ())
         )
