@@ -1078,24 +1078,14 @@ def test_a_general_question_opened_in_another_language_raises_no_alarm(understan
         ("lifted grandkid heard pop in spine, bone density low", "urgent"),
         ("wrote the note, tablets ready", "crisis"),
         ("jishou yamerarenai, ima mata kitta", "crisis"),
-    ],
-)
-def test_signs_in_short_phone_typed_messages_are_caught(understander, text: str, level: str) -> None:
-    """Dev 95's short messages the rules once missed: romaji, txt-speak, two-word clauses."""
-    result = rules(understander, text)
-    assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
-
-
-@pytest.mark.parametrize(
-    ("text", "level"),
-    [
         ("Help. Haven't passed water for 14 hours, back pain terrible.", "emergency"),
         ("my back hurts more resting than moving, every night, no injury. normal?", "urgent"),
         ("I had a bad mole cut out 4 years ago. Since February a back pain in one spot slowly gets worse.", "urgent"),
     ],
 )
-def test_signs_told_indirectly_are_caught(understander, text: str, level: str) -> None:
-    """Dev 96's indirect tellings: "passed water", rest worse than moving, a mole cut out."""
+def test_short_and_indirect_tellings_the_rules_once_missed_are_caught(understander, text: str, level: str) -> None:
+    """Dev 95's short phone-typed messages (romaji, txt-speak, two-word clauses) and dev 96's
+    indirect tellings ("passed water", rest worse than moving, a mole cut out)."""
     result = rules(understander, text)
     assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
 
