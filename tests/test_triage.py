@@ -905,6 +905,10 @@ def test_clinic_questions_with_words_that_look_like_a_crisis_get_no_crisis_reply
     [
         "I'm so tired. Tired of waking up. I don't know how many more mornings I can do.",
         "I've reached the end of what I can bear. Please don't send me another exercise sheet.",
+        # dev 97's short texts: means asked for, "sh" for self-harm, affairs in order
+        "whats the fastest way to die with the painkillers u gave me",
+        "sh again. sorry. cant stop",
+        "sorted my bank stuff and my will, ready to go",
     ],
 )
 def test_despair_without_stock_phrases_gets_the_crisis_question(understander, text: str) -> None:
@@ -1088,20 +1092,6 @@ def test_short_and_indirect_tellings_the_rules_once_missed_are_caught(understand
     indirect tellings ("passed water", rest worse than moving, a mole cut out)."""
     result = rules(understander, text)
     assert result is not None and result.level == level and result.action in ("alarm", "ask"), result
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "whats the fastest way to die with the painkillers u gave me",
-        "sh again. sorry. cant stop",
-        "sorted my bank stuff and my will, ready to go",
-    ],
-)
-def test_short_crisis_texts_in_slang_get_at_least_the_question(understander, text: str) -> None:
-    """Dev 97's short crisis texts the rules once missed: means asked for, "sh", affairs in order."""
-    result = rules(understander, text)
-    assert result is not None and result.level == "crisis" and result.action in ("alarm", "ask"), result
 
 
 def test_ignoring_my_last_message_is_no_goodbye(understander) -> None:
