@@ -665,33 +665,6 @@ def test_a_wider_phrase_is_not_hidden_by_the_idiom_inside_it(understander) -> No
     assert result is not None and result.alarms and result.level == "crisis"
 
 
-def test_trie_nodes_share_the_empty_table_and_never_write_to_it(understander) -> None:
-    """Leaves share one empty table (memory); a shared table that got written would give every
-    leaf the same children and make phrases match that nobody wrote."""
-    from bot.understanding import triage as module
-
-    assert module._NO_CHILDREN == {}
-    assert judge(understander, "my back is sore after gardening") is None
-
-
-def test_a_node_with_one_exact_child_keeps_it_in_slots_until_a_second_one_comes() -> None:
-    """Memory: a chain "cant feel my" keeps each child in two slots; a second child ("cant pee")
-    moves both into a table, and every phrase is still found."""
-    from bot.understanding.triage import _Index
-
-    index = _Index()
-    first = index.add(["cant feel my feet"])
-    root = index._root
-    assert root.word == "cant" and root.exact == {}
-    second = index.add(["cant pee", "cant feel*"])
-    assert root.word == "cant" and root.exact == {}  # still one child
-    assert root.next.word is None and set(root.next.exact) == {"feel", "pee"}
-    index.add(["no feeling"])
-    assert root.word is None and set(root.exact) == {"cant", "no"}
-    found = index.scan(["i", "cant", "feel", "my", "feet", "and", "cant", "pee"])
-    assert found[first.id] == [(1, 5)] and found[second.id] == [(1, 3), (6, 8)]
-
-
 def test_legs_like_noodles_and_nearly_falling_get_the_legs_question(understander) -> None:
     """Once only the safety net caught it; a retraining on more sets let it slip, so the rules
     know it now: a net that learns can also unlearn."""
