@@ -376,6 +376,14 @@ def test_a_checklist_answered_no_raises_nothing_but_a_crisis_word_still_asks(und
     assert alarm(understander, "Since this morning I can't pee. No idea why.") == "emergency"
 
 
+def test_a_form_answered_none_raises_nothing_but_none_of_does_not_negate(understander):
+    """ "Fever: none" answers a form; "none of the painkillers help" denies no sign."""
+    assert rules(understander, "Night sweats: none. Weight loss: none. Just a stiff back") is None
+    assert rules(understander, "fever none") is None
+    assert alarm(understander, "night sweats, none of the painkillers help") == "urgent"
+    assert alarm(understander, "fever none and I can't pee") == "emergency"
+
+
 def test_clues_joined_across_sentences_do_not_undo_a_question_about_a_sign(understander):
     """Findings within one sentence are judged there, not again over the joined message."""
     text = "is night pain a bad sign in back pain generally? my physio mentioned it in passing"
