@@ -586,6 +586,12 @@ def test_old_scars_are_not_self_harm_now(understander):
     assert alarm(understander, "I cut myself again last night") == "crisis"
 
 
+def test_a_scar_tells_the_past_but_a_warm_red_scar_is_an_infection_now(understander):
+    """ "The scar is from a bike crash" is over; "the scar from my op is warm and red" is not."""
+    assert alarm(understander, "the scar from my op is warm and red") == "urgent"
+    assert alarm(understander, "the scar is from a car crash when I was 20, my back is just stiff") is None
+
+
 @pytest.mark.parametrize(
     "text",
     [
