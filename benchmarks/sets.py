@@ -52,6 +52,7 @@ TRIAGE_HELD_OUT = (
     ("held-out 18", HERE / "triage_heldout18.yaml"),
     ("held-out 19", HERE / "triage_heldout19.yaml"),
     ("held-out 20", HERE / "triage_heldout20.yaml"),
+    ("held-out 21", HERE / "triage_heldout21.yaml"),
 )
 
 
