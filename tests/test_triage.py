@@ -258,6 +258,20 @@ def test_wanting_a_treatment_over_with_is_an_idiom_not_a_crisis_phrase(understan
     assert rules(understander, "I just want it over with, I'm scared of needles") is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ugh my boss is giving me a heart attack with these deadlines. Back is aching from stress.",
+        "My boss is giving me a ducking heart attack with these deadlines lol",
+        "fam history = cancer everywhere (grandma, uncle) but i'm just here for my stiff neck lol",
+    ],
+)
+def test_an_idiom_with_a_word_in_it_and_a_short_family_history_ask_nothing(understander, text):
+    """Neither the chest question nor the cancer question: "giving me a (ducking) heart attack"
+    is an idiom, "fam history" a family history."""
+    assert judge(understander, text) is None
+
+
 # Context: each kind, with the same finding words in harmless use.
 NO_ALARM = {
     "negated": [
