@@ -264,12 +264,22 @@ def test_wanting_a_treatment_over_with_is_an_idiom_not_a_crisis_phrase(understan
         "Ugh my boss is giving me a heart attack with these deadlines. Back is aching from stress.",
         "My boss is giving me a ducking heart attack with these deadlines lol",
         "fam history = cancer everywhere (grandma, uncle) but i'm just here for my stiff neck lol",
+        "Honestly, the paperwork for this insurance claim is going to give me a heart attack.",
+        "What's the price now, did it go up in April? Thank you thank you.",
+        "Grabe, I'm dead tired after the physio, my legs are jelly from all the squats haha.",
     ],
 )
-def test_an_idiom_with_a_word_in_it_and_a_short_family_history_ask_nothing(understander, text):
-    """Neither the chest question nor the cancer question: "giving me a (ducking) heart attack"
-    is an idiom, "fam history" a family history."""
+def test_everyday_phrasings_with_alarm_words_ask_nothing(understander, text):
+    """No question: "giving me a (ducking) heart attack" is an idiom, "fam history" a family
+    history, "did it go up?" no "I did it" before a thank-you, legs like jelly from squats the
+    effort, not the nerves."""
     assert judge(understander, text) is None
+
+
+def test_i_did_it_before_a_thank_you_still_asks_the_crisis_question(understander):
+    """The idioms for "did it go up?" leave the goodbye after an act alone."""
+    result = judge(understander, "i did it. thank you for everything")
+    assert result is not None and result.level == "crisis" and result.action in ("alarm", "ask"), result
 
 
 # Context: each kind, with the same finding words in harmless use.
