@@ -234,6 +234,29 @@ def test_assuming_the_worst_is_a_hypothetical(understander):
 
 
 @pytest.mark.parametrize(
+    ("text", "caught"),
+    [
+        (
+            "Bladder scan this afternoon: PVR 600 ml, pt has no urge to void at all. Back pain moderate.",
+            "urinary_retention",
+        ),
+        ("RN: pt 60F, LBP 1/52, c/o altered sensation S3-5, ?saddle anaes, PVR pending.", "saddle_anaesthesia"),
+        ("Occ health note re: volunteer, 76M. New LBP onset 10 days ago, no trauma.", "new_pain_older_age"),
+        (
+            "my back got worse. I have no control when I urinate and the feeling of a full bladder is gone.",
+            "urinary_retention",
+        ),
+        ("my back is destroyed. Today the diarrhea come out without control", "incontinence"),
+    ],
+)
+def test_clinical_shorthand_and_plain_tellings_are_caught(understander, text, caught):
+    """ "76M" is an age (not 76 metres), "is gone" in "the feeling of a full bladder is gone" is the
+    sign itself, not a recovery; "no urge to void", "saddle anaes", diarrhoea without control."""
+    result = judge(understander, text)
+    assert result is not None and result.action in ("alarm", "ask") and caught in result.rule, result
+
+
+@pytest.mark.parametrize(
     ("text", "level"),
     [
         ("burnt my arm w lighter to feel something", "crisis"),
