@@ -200,7 +200,11 @@ def test_a_cancer_history_told_as_over_with_a_back_ache_now_gets_the_history_que
     ],
 )
 def test_a_sign_with_its_everyday_explanation_told_raises_nothing(understander, text):
-    assert judge(understander, text) is None
+    """The rules read the explanation and raise nothing; the safety net under them may still ask
+    (it never alarms: the 105-set net asks the cancer question on the night-pain one)."""
+    assert rules(understander, text) is None
+    result = judge(understander, text)
+    assert result is None or (result.action == "ask" and result.rule.startswith("model:")), result
 
 
 @pytest.mark.parametrize(
